@@ -1,0 +1,112 @@
+"""The out-of-process reaper: what cleans up when the harness itself is SIGKILLed.
+
+The pattern of testcontainers' Ryuk, as a small host process: the harness starts it, holding
+the write end of its stdin. The reaper connects to Docker and acknowledges *before* the harness
+creates any object. When its stdin reaches end-of-file (the harness exited, however it died)
+it removes every object labelled with the run id and exits. A clean teardown sends "done"
+first; the reaper still sweeps, which finds nothing and costs one list call.
+
+The reaper runs in its own session so the Ctrl-C or SIGKILL aimed at the harness's process
+group does not take it down with the harness.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+
+from harness.errors import StackError
+from harness.runid import check_run_id
+
+ACK_TIMEOUT_S = 15.0
+
+
+class Reaper:
+    """Context manager owning the reaper process of one run."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "Reaper":
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.stack.reaper", self.run_id],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], ACK_TIMEOUT_S)
+        line = self._proc.stdout.readline() if ready else b""
+        if line.strip() != f"ack {self.run_id}".encode():
+            self._proc.kill()
+            raise StackError(f"the reaper did not acknowledge run {self.run_id} within {ACK_TIMEOUT_S:.0f} s")
+        return self
+
+    def detach(self) -> None:
+        """The stack is meant to outlive us (`continuum up`): tell the reaper to leave it."""
+        self._send(b"detach\n")
+
+    def __exit__(self, *exc: object) -> None:
+        self._send(b"done\n")
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+
+    def _send(self, msg: bytes) -> None:
+        if self._proc is None or self._proc.stdin is None or self._proc.stdin.closed:
+            return
+        try:
+            self._proc.stdin.write(msg)
+            self._proc.stdin.flush()
+            if msg == b"done\n" or msg == b"detach\n":
+                self._proc.stdin.close()
+        except OSError:
+            pass
+
+
+def main(argv: list[str]) -> int:
+    run_id = check_run_id(argv[0])
+    # Ignore the terminal's signals: our job is to outlive whatever hit the harness.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    from harness.stack.cleanup import remove_run
+    from harness.stack.engine import connect
+
+    client = connect()
+    sys.stdout.write(f"ack {run_id}\n")
+    sys.stdout.flush()
+
+    detached = False
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            break
+        if line.strip() == b"detach":
+            detached = True
+            break
+        if line.strip() == b"done":
+            break
+    if detached:
+        return 0
+    for attempt in range(5):  # Docker may be busy with the harness's own half-done removals
+        try:
+            remove_run(client, run_id)
+            return 0
+        except Exception:
+            time.sleep(0.5 * (attempt + 1))
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
