@@ -1,0 +1,140 @@
+"""The outcome of one experiment run: a verdict with its reasons and everything measured.
+
+A `Result` is self-contained: reports (results.json, JUnit, HTML, console) are written from it
+alone, and results.json holds enough of it to regenerate the HTML report and compare runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Iterable
+
+from harness.measure.audit import Durability
+from harness.measure.metrics import ErrorWindow, FaultRecovery, Outage, PhaseMetrics
+from harness.measure.timeline import Step
+from harness.model import Experiment
+
+
+class Verdict(str, enum.Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+EXIT_CODES: dict[Verdict, int] = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.ERROR: 3, Verdict.INCONCLUSIVE: 4}
+
+# Worst first. A suite is as bad as its worst run: a broken harness (ERROR) says nothing about the
+# system, so it outranks everything; a measured FAIL outranks a run we could not judge; and an
+# INCONCLUSIVE run must never let a suite pass.
+SEVERITY: tuple[Verdict, ...] = (Verdict.ERROR, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.PASS)
+
+
+def worst_verdict(verdicts: Iterable[Verdict]) -> Verdict:
+    """The worst of `verdicts` in SEVERITY order; PASS for an empty suite."""
+    vs = set(verdicts)
+    for v in SEVERITY:
+        if v in vs:
+            return v
+    return Verdict.PASS
+
+
+def exit_code(verdict: Verdict) -> int:
+    """0 pass, 1 fail, 3 error, 4 inconclusive."""
+    return EXIT_CODES[verdict]
+
+
+def suite_exit_code(results: Iterable["Result"]) -> int:
+    """Exit code of the worst verdict among `results` (see SEVERITY)."""
+    return exit_code(worst_verdict(r.verdict for r in results))
+
+
+@dataclass(frozen=True)
+class AssertionOutcome:
+    kind: str                   # "slo" | "steady_state"
+    scope: str                  # phase it was evaluated on: "overall", "baseline", "recovery"
+    metric: str
+    op: str
+    threshold: float
+    text: str                   # the assertion as written, e.g. ">= 99.9%"
+    measured: float | None      # None: could not be measured (→ INCONCLUSIVE)
+    passed: bool | None         # None: unknown
+    message: str                # "availability 99.41% < required >= 99.9%"
+    unit: str = ""              # METRICS kind: ratio, seconds, count, rate
+
+    @property
+    def name(self) -> str:
+        """Stable identifier, e.g. "slo.availability" or "steady_state.baseline.latency_p99"."""
+        if self.kind == "slo":
+            return f"slo.{self.metric}"
+        return f"{self.kind}.{self.scope}.{self.metric}"
+
+
+@dataclass(frozen=True)
+class FaultSummary:
+    fault: str
+    action: str
+    targets: tuple[str, ...]
+    injected_s: float           # offsets relative to t0
+    reverted_s: float | None
+    detail: str
+    recovery: FaultRecovery
+    error_window: ErrorWindow | None
+
+
+@dataclass(frozen=True)
+class NoteSummary:
+    offset_s: float
+    text: str
+    author: str
+
+
+@dataclass(frozen=True)
+class Result:
+    experiment: Experiment
+    run_id: str
+    started_at: str
+    duration_s: float                       # t_end - t0
+    verdict: Verdict
+    reasons: tuple[str, ...]                # why the verdict is what it is, most important first
+    assertions: tuple[AssertionOutcome, ...]
+    phases: tuple[PhaseMetrics, ...]        # "overall" first, then the record's phases in order
+    faults: tuple[FaultSummary, ...]
+    time_to_recover_s: float | None         # max over faults; None without faults or if one never recovered
+    longest_outage: Outage | None           # over the whole run
+    durability: Durability
+    timeline: tuple[Step, ...]              # STEP_S buckets from t0 to t_end
+    notes: tuple[NoteSummary, ...] = ()
+    aborted: str | None = None
+    harness_error: str | None = None
+    interrupted: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    @property
+    def overall(self) -> PhaseMetrics:
+        return self.phase("overall")
+
+    def phase(self, name: str) -> PhaseMetrics:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.verdict)
+
+    @property
+    def unrecovered(self) -> tuple[str, ...]:
+        return tuple(f.fault for f in self.faults if not f.recovery.recovered)
