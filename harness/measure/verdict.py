@@ -63,7 +63,7 @@ def _message(a: Assertion, measured: float, passed: bool, prefix: str) -> str:
     # Never print "99.90% < required >= 99.9%": add digits until the shown value differs.
     shown = format_value(a.metric, measured)
     for d in range(3, 9):
-        if shown != format_value(a.metric, a.threshold, d - 1):
+        if measured == a.threshold or shown != format_value(a.metric, a.threshold, d - 1):
             break
         shown = format_value(a.metric, measured, d)
     return f"{prefix}{a.metric} {shown} {_NEGATION[a.op]} required {a.text}"

@@ -1,0 +1,171 @@
+"""evaluate(): verdict rules and assertion messages, on synthetic RunRecords."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.measure import Verdict, evaluate, exit_code, suite_exit_code, worst_verdict
+from harness.measure.synthetic import demo_record, make_experiment, make_record, steady_samples
+from harness.model import Assertion, AuditSnapshot, FaultEvent, Phase, WriteRecord
+
+T0 = 1000.0
+AVAIL = Assertion("availability", ">=", 0.999, ">= 99.9%")
+P99 = Assertion("latency_p99", "<=", 0.2, "<= 200ms")
+TTR = Assertion("time_to_recover", "<=", 2.0, "<= 2s")
+LOST = Assertion("lost_writes", "==", 0, "== 0")
+
+
+def record(samples, *, slo=(AVAIL,), steady=(), min_samples=100, **kw):
+    exp = make_experiment(slo=slo, steady_state=steady, min_samples=min_samples)
+    return make_record(samples, experiment=exp, t0=T0, t_end=T0 + 10.0, **kw)
+
+
+def good(rate=100, **kw):
+    return steady_samples(T0, T0 + 10.0, rate, **kw)
+
+
+def test_pass():
+    r = evaluate(record(good(), slo=(AVAIL, P99)))
+    assert r.verdict is Verdict.PASS and r.reasons == ()
+    assert r.exit_code == 0
+    assert [a.passed for a in r.assertions] == [True, True]
+    assert r.assertions[0].message == "availability 100.00% meets >= 99.9%"
+
+
+def test_fail_message_text():
+    # 1000 requests, 7 failures → 99.30%
+    samples = good(fails=lambda t, lat: int(round((t - T0) * 100)) in {1, 10, 100, 200, 300, 400, 999})
+    r = evaluate(record(samples))
+    assert r.overall.availability == 0.993
+    assert r.verdict is Verdict.FAIL and r.exit_code == 1
+    a = r.assertions[0]
+    assert (a.metric, a.op, a.threshold, a.measured, a.passed) == ("availability", ">=", 0.999, 0.993, False)
+    assert a.message == "availability 99.30% < required >= 99.9%"
+    assert r.reasons == ("availability 99.30% < required >= 99.9%",)
+
+
+def test_fail_message_never_shows_equal_numbers():
+    samples = good(fails=lambda t, lat: int(round((t - T0) * 100)) == 5)       # 999/1000 = 99.9%
+    bar = Assertion("availability", ">", 0.999, "> 99.9%")
+    r = evaluate(record(samples, slo=(bar,)))
+    assert r.assertions[0].message == "availability 99.90% <= required > 99.9%"
+    samples = good(rate=2000, fails=lambda t, lat: int(round((t - T0) * 2000)) in {5, 7, 9})  # 99.985%
+    r = evaluate(record(samples, slo=(Assertion("availability", ">=", 0.9999, ">= 99.99%"),)))
+    assert r.assertions[0].message == "availability 99.985% < required >= 99.99%"
+
+
+def test_latency_message_units():
+    r = evaluate(record(good(latency_s=0.35), slo=(P99,)))
+    assert r.assertions[0].message == "latency_p99 350 ms > required <= 200ms"
+
+
+def test_inconclusive_on_zero_samples():
+    r = evaluate(record([], slo=(AVAIL, P99)))
+    assert r.verdict is Verdict.INCONCLUSIVE and r.exit_code == 4
+    assert "only 0 requests" in r.reasons[0]
+    assert all(a.passed is None and a.measured is None for a in r.assertions)
+    assert r.overall.availability is None
+
+
+def test_inconclusive_below_min_samples_even_if_failing():
+    samples = steady_samples(T0, T0 + 10.0, 5, fails=lambda t, lat: True)
+    r = evaluate(record(samples))
+    assert r.verdict is Verdict.INCONCLUSIVE
+    assert "fewer than min_samples 100" in r.reasons[0]
+    assert r.assertions[0].passed is False                 # still reported
+
+
+def test_all_failed_is_fail_not_unknown():
+    r = evaluate(record(good(fails=lambda t, lat: True), slo=(AVAIL, P99)))
+    assert r.verdict is Verdict.FAIL
+    assert r.assertions[0].measured == 0.0 and r.assertions[0].passed is False
+    assert r.assertions[1].passed is None                  # no successes: latency unknown
+    assert "no successful requests" in r.assertions[1].message
+
+
+def test_inconclusive_when_lost_writes_without_audit():
+    writes = [WriteRecord("a", "acked", T0 + 1)]
+    r = evaluate(record(good(), slo=(AVAIL, LOST), writes=writes))
+    assert r.verdict is Verdict.INCONCLUSIVE
+    assert r.reasons == ("lost_writes unknown: no durability audit (required == 0)",)
+    assert r.durability.lost is None
+
+
+def test_lost_writes_fail_with_audit():
+    writes = [WriteRecord("a", "acked", T0 + 1), WriteRecord("b", "acked", T0 + 2)]
+    r = evaluate(record(good(), slo=(LOST,), writes=writes, audit=AuditSnapshot(frozenset({"a"}), 5, 5)))
+    assert r.verdict is Verdict.FAIL
+    assert r.assertions[0].message == "lost_writes 1 != required == 0"
+
+
+def test_error_on_harness_error_keeps_measurements():
+    r = evaluate(record(good(fails=lambda t, lat: True), harness_error="Toxiproxy did not answer"))
+    assert r.verdict is Verdict.ERROR and r.exit_code == 3
+    assert r.reasons == ("harness error: Toxiproxy did not answer",)
+    assert r.overall.requests == 1000 and r.assertions[0].passed is False
+
+
+def test_interrupted_is_error():
+    r = evaluate(record(good(), interrupted=True))
+    assert r.verdict is Verdict.ERROR and r.reasons == ("interrupted",)
+
+
+def test_abort_is_fail_with_reason():
+    r = evaluate(record(good(), aborted="availability 42% < 90% over 5 s"))
+    assert r.verdict is Verdict.FAIL
+    assert r.reasons[0] == "aborted: availability 42% < 90% over 5 s"
+
+
+def test_time_to_recover_and_never_recovered():
+    f = FaultEvent("kill", "container.kill", ("app-1",), T0 + 2.0, None)
+    ok = good(rate=200, fails=lambda t, lat: T0 + 2.0 <= t < T0 + 3.0)
+    r = evaluate(record(ok, slo=(AVAIL, TTR), faults=[f]))
+    assert r.time_to_recover_s == pytest.approx(1.0)
+    assert r.faults[0].recovery.threshold == 0.999
+    assert r.assertions[1].passed is True
+    bad = good(rate=200, fails=lambda t, lat: t >= T0 + 2.0)
+    r = evaluate(record(bad, slo=(TTR,), faults=[f]))
+    assert r.verdict is Verdict.FAIL and r.time_to_recover_s is None
+    assert r.unrecovered == ("kill",)
+    assert "never recovered" in r.reasons[0]
+    r = evaluate(record(good(), slo=(TTR,)))
+    assert r.verdict is Verdict.INCONCLUSIVE and "no fault was injected" in r.reasons[0]
+
+
+def test_steady_state_on_baseline_and_recovery_separately():
+    f = FaultEvent("down", "network.down", ("lb-app-1",), T0 + 4.0, T0 + 5.0)
+    samples = good(rate=200, fails=lambda t, lat: T0 + 4.0 <= t < T0 + 5.0 or (t > T0 + 8 and int(t * 200) % 10 == 0))
+    steady = (Assertion("availability", ">=", 0.99, ">= 99%"),)
+    r = evaluate(record(samples, slo=(), steady=steady, faults=[f]))
+    scopes = {a.scope: a for a in r.assertions}
+    assert set(scopes) == {"baseline", "recovery"}
+    assert scopes["baseline"].passed is True
+    assert scopes["recovery"].passed is False
+    assert scopes["recovery"].message.startswith("recovery: availability ")
+    assert r.verdict is Verdict.FAIL
+    assert [p.name for p in r.phases] == ["overall", "baseline", "fault:down", "recovery"]
+    assert scopes["recovery"].name == "steady_state.recovery.availability"
+
+
+def test_steady_state_on_missing_phase_is_unknown():
+    r = evaluate(record(good(), slo=(), steady=(AVAIL,), phases=[Phase("warmup", T0, T0 + 10)]))
+    assert r.verdict is Verdict.INCONCLUSIVE
+    assert "phase baseline was not recorded" in r.reasons[0]
+
+
+def test_exit_codes_and_suite_order():
+    assert [exit_code(v) for v in Verdict] == [0, 1, 3, 4]
+    assert worst_verdict([Verdict.PASS, Verdict.INCONCLUSIVE]) is Verdict.INCONCLUSIVE
+    assert worst_verdict([Verdict.INCONCLUSIVE, Verdict.FAIL]) is Verdict.FAIL
+    assert worst_verdict([Verdict.FAIL, Verdict.ERROR, Verdict.PASS]) is Verdict.ERROR
+    assert worst_verdict([]) is Verdict.PASS
+    rs = [evaluate(record(good())), evaluate(record([]))]
+    assert suite_exit_code(rs) == 4
+
+
+def test_demo_record_fields():
+    r = evaluate(demo_record())
+    assert r.durability.lost == 1 and r.durability.unexpected == 1 and r.durability.recovered == 1
+    assert r.longest_outage.duration_s == pytest.approx(2.0, abs=0.05)
+    assert r.notes[0].offset_s == pytest.approx(12.5)
+    assert len(r.timeline) == 200
