@@ -1,0 +1,83 @@
+"""The one JSON document the orchestrator writes to the worker's stdin (first line).
+
+Shared by both sides; no locust import. Validated on the worker side so a bad value is a
+structured error frame, not a traceback deep inside Locust.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+# Environment variable the worker sets for the locustfile (seconds, as a decimal string).
+REQUEST_TIMEOUT_ENV = "CONTINUUM_REQUEST_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    locustfile: str                 # absolute path of a file
+    user_class: str
+    host: str
+    users: int
+    spawn_rate: float
+    request_timeout_s: float
+    max_duration_s: float           # the worker starts stopping by itself after this long
+    stop_grace_s: float             # how long users may finish their current task on stop
+    flush_interval_s: float = 0.05
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def to_line(self) -> bytes:
+        d = asdict(self)
+        d["env"] = dict(self.env)
+        return json.dumps(d, separators=(",", ":")).encode("utf-8") + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> WorkerConfig:
+        try:
+            d = json.loads(line)
+        except ValueError as e:
+            raise ValueError(f"config is not JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise ValueError("config is not a JSON object")
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        try:
+            cfg = cls(**d)
+        except TypeError as e:
+            raise ValueError(f"config: {e}") from None
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise ValueError(f"config: {what}")
+
+        need(isinstance(self.locustfile, str) and self.locustfile != "", "locustfile must be a path")
+        need(isinstance(self.user_class, str) and self.user_class.isidentifier(),
+             f"user_class must be a Python identifier, got {self.user_class!r}")
+        need(isinstance(self.host, str) and self.host != "", "host must be a URL")
+        need(_is_int(self.users) and self.users >= 1, f"users must be an integer >= 1, got {self.users!r}")
+        for name in ("spawn_rate", "request_timeout_s", "max_duration_s", "stop_grace_s", "flush_interval_s"):
+            v = getattr(self, name)
+            need(_is_num(v) and math.isfinite(v), f"{name} must be a finite number, got {v!r}")
+        need(self.spawn_rate > 0, "spawn_rate must be > 0")
+        need(self.request_timeout_s > 0, "request_timeout_s must be > 0")
+        need(self.max_duration_s > 0, "max_duration_s must be > 0")
+        need(self.stop_grace_s >= 0, "stop_grace_s must be >= 0")
+        need(0 < self.flush_interval_s <= 5, "flush_interval_s must be in (0, 5]")
+        need(isinstance(self.env, Mapping)
+             and all(isinstance(k, str) and isinstance(v, str) for k, v in self.env.items()),
+             "env must map strings to strings")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -1,0 +1,362 @@
+"""The orchestrator's side of load generation. Never imports locust (see harness.load.worker).
+
+    with LoadGenerator(locustfile, "ledger", "http://127.0.0.1:8080", users=20, spawn_rate=20,
+                       request_timeout_s=2.0, max_duration_s=120) as load:
+        t0 = load.t_start
+        while ...:
+            for s in load.poll(): ...
+        summary = load.stop()
+    load.samples(), load.writes()
+
+The worker is a child in the orchestrator's process group (no new session), so a signal to the
+group reaches it; it ignores SIGINT and stops when asked, when its stdin reaches EOF (this
+process died, even by SIGKILL), at max_duration_s, or at a kernel timer behind all of these.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import harness
+from harness.errors import LoadError
+from harness.load import wire
+from harness.load.config import WorkerConfig
+from harness.model import Sample, WriteRecord
+
+STDERR_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """The worker's end frame."""
+
+    reason: str             # stop | eof | sigterm | max_duration | runner_stopped
+    requests: int
+    failures: int
+    writes: int
+    t_stop: float           # monotonic: users stopped
+    grace_exceeded: bool    # some users were still in a task after stop_grace_s and were killed
+
+
+class LoadGenerator:
+    """Runs one Locust worker process and collects its samples and write records."""
+
+    def __init__(
+        self,
+        locustfile: Path,
+        user_class: str,
+        host: str,
+        users: int,
+        spawn_rate: float,
+        request_timeout_s: float,
+        max_duration_s: float,
+        env: Mapping[str, str] = MappingProxyType({}),
+        *,
+        stop_grace_s: float | None = None,
+        ready_timeout_s: float = 30.0,
+        python: str | None = None,
+    ):
+        path = Path(locustfile).resolve()
+        if stop_grace_s is None:
+            stop_grace_s = 2 * request_timeout_s + 1.0
+        self._config = WorkerConfig(
+            locustfile=str(path), user_class=user_class, host=host, users=users,
+            spawn_rate=float(spawn_rate), request_timeout_s=float(request_timeout_s),
+            max_duration_s=float(max_duration_s), stop_grace_s=float(stop_grace_s), env=dict(env),
+        )
+        try:
+            self._config.validate()
+        except ValueError as e:
+            raise LoadError(str(e)) from None
+        if not path.is_file():
+            raise LoadError(f"locustfile is not a file: {path}")
+        self._ready_timeout_s = ready_timeout_s
+        self._python = python or sys.executable
+
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._samples: list[Sample] = []
+        self._writes: list[WriteRecord] = []
+        self._polled = 0
+        self._ready: dict | None = None
+        self._end: LoadSummary | None = None
+        self._error: str | None = None          # from an X frame or a broken stream
+        self._stream_closed = False
+        self._stop_requested = False
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._tail_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # ─────────────────────────── life ───────────────────────────
+
+    def __enter__(self) -> LoadGenerator:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.stop()
+        except LoadError:
+            if exc_type is None:
+                raise
+            # an exception is already on its way out; the worker is dead either way
+
+    def start(self) -> LoadGenerator:
+        """Spawn the worker and wait until its users are started. LoadError on failure."""
+        if self._proc is not None:
+            raise LoadError("LoadGenerator already started")
+        env = dict(os.environ)
+        root = str(Path(harness.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            self._proc = subprocess.Popen(
+                [self._python, "-m", "harness.load.worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=env, close_fds=True, start_new_session=False,
+            )
+        except OSError as e:
+            raise LoadError(f"cannot start the load worker ({self._python}): {e}") from None
+        try:
+            for target, name in ((self._read_frames, "frames"), (self._read_stderr, "stderr")):
+                t = threading.Thread(target=target, name=f"continuum-load-{name}-{self._proc.pid}", daemon=True)
+                t.start()
+                self._threads.append(t)
+            self._send(self._config.to_line())
+            self._wait_ready()
+        except BaseException:
+            self._kill()
+            raise
+        return self
+
+    def stop(self, timeout: float = 10.0) -> LoadSummary | None:
+        """Ask the worker to stop, wait for its end frame and exit, kill it if it overstays.
+
+        Returns the end summary. Raises LoadError if the worker failed or had to be killed
+        (it is dead either way). Idempotent.
+        """
+        proc = self._proc
+        if proc is None:
+            return None
+        self._stop_requested = True
+        if proc.poll() is None:
+            self._send(b"stop\n")
+        self._close_stdin()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            self._join_readers(2.0)
+            raise LoadError(f"load worker did not stop within {timeout:g} s; killed it{self._tail()}") from None
+        self._join_readers(timeout)
+        return self._check_finished()
+
+    def _check_finished(self) -> LoadSummary:
+        proc = self._proc
+        assert proc is not None
+        with self._lock:
+            end, err = self._end, self._error
+        if err is not None:
+            raise LoadError(f"load worker failed: {err}{self._tail()}")
+        if proc.returncode != 0:
+            raise LoadError(f"load worker exited with {_exit_text(proc.returncode)}{self._tail()}")
+        if end is None:
+            raise LoadError(f"load worker exited without its end frame{self._tail()}")
+        return end
+
+    # ─────────────────────────── results ───────────────────────────
+
+    def poll(self) -> list[Sample]:
+        """Samples received since the last poll; never blocks.
+
+        Raises LoadError once everything was handed out and the worker has failed (error
+        frame, crash, or exit without being asked and without an end frame).
+        """
+        with self._lock:
+            new = self._samples[self._polled:]
+            self._polled = len(self._samples)
+            failed = self._failure_locked()
+        if not new and failed:
+            raise LoadError(failed + self._tail())
+        return new
+
+    def samples(self) -> tuple[Sample, ...]:
+        with self._lock:
+            return tuple(self._samples)
+
+    def writes(self) -> tuple[WriteRecord, ...]:
+        with self._lock:
+            return tuple(self._writes)
+
+    @property
+    def t_start(self) -> float | None:
+        """Monotonic time the worker started its users (None before start)."""
+        return self._ready["t_start"] if self._ready else None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def summary(self) -> LoadSummary | None:
+        """The end frame, once the worker has stopped (by request or by itself)."""
+        with self._lock:
+            return self._end
+
+    def running(self) -> bool:
+        """The worker process is alive and has not sent its end frame."""
+        return self._proc is not None and self._proc.poll() is None and self.summary is None
+
+    # ─────────────────────────── internals ───────────────────────────
+
+    def _failure_locked(self) -> str | None:
+        if self._error is not None:
+            return f"load worker failed: {self._error}"
+        if self._stream_closed and self._end is None and not self._stop_requested:
+            rc = self._proc.poll() if self._proc else None
+            return f"load worker ended unexpectedly ({_exit_text(rc)})"
+        return None
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self._ready_timeout_s
+        with self._cond:
+            while self._ready is None and self._error is None and not self._stream_closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            ready, err, closed = self._ready, self._error, self._stream_closed
+        if ready is not None:
+            return
+        self._kill()
+        self._join_readers(2.0)
+        if err is not None:
+            raise LoadError(f"load worker failed to start: {err}{self._tail()}")
+        if closed:
+            raise LoadError(f"load worker exited before it was ready "
+                            f"({_exit_text(self._proc.poll() if self._proc else None)}){self._tail()}")
+        raise LoadError(f"load worker not ready within {self._ready_timeout_s:g} s{self._tail()}")
+
+    def _read_frames(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        decoder = wire.Decoder()
+        strings = wire.StringLookup()
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    decoder.close()
+                    break
+                for frame in decoder.feed(chunk):
+                    self._apply(frame, strings)
+        except (wire.FrameError, ValueError, TypeError, IndexError, KeyError) as e:
+            with self._cond:
+                if self._error is None:
+                    self._error = f"corrupt frame stream: {e}"
+        except OSError as e:
+            with self._cond:
+                if self._error is None and self._end is None:
+                    self._error = f"reading the frame stream failed: {e}"
+        finally:
+            with self._cond:
+                self._stream_closed = True
+                self._cond.notify_all()
+
+    def _apply(self, frame: wire.Frame, strings: wire.StringLookup) -> None:
+        body = frame.body
+        if frame.kind == wire.BATCH:
+            strings.extend(body["n"])
+            tab = strings.strings
+            samples = [Sample(t, lat, bool(ok), tab[n], tab[e]) for t, lat, ok, n, e in body["s"]]
+            writes = [WriteRecord(wid, "acked" if ok else "unknown", t) for wid, ok, t in body["w"]]
+            with self._lock:
+                self._samples.extend(samples)
+                self._writes.extend(writes)
+        elif frame.kind == wire.READY:
+            with self._cond:
+                self._ready = body
+                self._cond.notify_all()
+        elif frame.kind == wire.END:
+            summary = LoadSummary(
+                reason=str(body["reason"]), requests=int(body["requests"]), failures=int(body["failures"]),
+                writes=int(body["writes"]), t_stop=float(body["t_stop"]),
+                grace_exceeded=bool(body.get("grace_exceeded", False)),
+            )
+            with self._cond:
+                self._end = summary
+                self._cond.notify_all()
+        elif frame.kind == wire.ERROR:
+            with self._cond:
+                self._error = f"[{body.get('stage')}] {body.get('type')}: {body.get('message')}"
+                self._cond.notify_all()
+
+    def _read_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        for raw in self._proc.stderr:          # drained always, so the worker never blocks on it
+            line = raw.decode("utf-8", "replace").rstrip()
+            with self._tail_lock:
+                self._stderr_tail.append(line)
+
+    def _send(self, data: bytes) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdin.closed:
+            return
+        try:
+            proc.stdin.write(data)
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass                # the worker is gone; the exit status tells the story
+
+    def _close_stdin(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.stdin is not None and not proc.stdin.closed:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        self._stop_requested = True
+        self._close_stdin()
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _join_readers(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        for f in (self._proc.stdout, self._proc.stderr) if self._proc else ():
+            if f is not None and not any(t.is_alive() for t in self._threads):
+                f.close()
+
+    def _tail(self) -> str:
+        with self._tail_lock:
+            lines = list(self._stderr_tail)
+        if not lines:
+            return ""
+        return "\n--- worker stderr (last lines) ---\n" + "\n".join(lines[-STDERR_TAIL_LINES:])
+
+
+def _exit_text(rc: int | None) -> str:
+    if rc is None:
+        return "still running"
+    if rc < 0:
+        return f"signal {-rc}"
+    return f"exit status {rc}"
