@@ -1,0 +1,83 @@
+"""junit.xml: one <testsuite> per experiment, one <testcase> per assertion plus one for the run.
+
+* the "run" case carries the run-level outcome: harness error / interruption → <error>, abort →
+  <failure>, too few samples → <skipped>; otherwise it passes;
+* each assertion case: met → pass, not met → <failure>, unknown → <skipped> with the reason; when
+  the run as a whole could not be judged (ERROR, too few samples) assertion cases are <skipped>;
+* the measured value goes to the case's <system-out>, and to the suite's properties as
+  `<assertion name>.measured` / `.passed`, next to run_id and verdict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import junit_xml
+
+from harness.measure.result import Result, Verdict
+from harness.measure.verdict import format_value
+from harness.report.files import atomic_write_text
+
+
+def _run_case(r: Result) -> junit_xml.TestCase:
+    case = junit_xml.TestCase("run", classname=f"continuum.{r.name}", elapsed_sec=r.duration_s,
+                              stdout=_summary(r))
+    if r.verdict is Verdict.ERROR:
+        case.add_error_info(message="; ".join(r.reasons), output="\n".join(r.reasons), error_type="HarnessError")
+    elif r.aborted:
+        case.add_failure_info(message=f"aborted: {r.aborted}", failure_type="Aborted")
+    elif _unjudged(r):
+        case.add_skipped_info(message=r.reasons[0])
+    return case
+
+
+def _unjudged(r: Result) -> bool:
+    """Run-level INCONCLUSIVE (too few samples): no assertion outcome stands."""
+    return r.verdict is Verdict.INCONCLUSIVE and r.too_few_samples
+
+
+def _summary(r: Result) -> str:
+    o = r.overall
+    lines = [
+        f"verdict: {r.verdict.value}",
+        f"run_id: {r.run_id}",
+        f"requests: {o.requests} ({o.failures} failed)",
+        f"availability: {format_value('availability', o.availability)}",
+        f"latency_p99: {format_value('latency_p99', o.latency_p99_s)}",
+        f"time_to_recover: {format_value('time_to_recover', r.time_to_recover_s)}",
+        f"longest_outage: {format_value('longest_outage', r.longest_outage.duration_s if r.longest_outage else None)}",
+    ]
+    lines += [f"reason: {x}" for x in r.reasons]
+    return "\n".join(lines)
+
+
+def testsuite(r: Result) -> junit_xml.TestSuite:
+    cases = [_run_case(r)]
+    props: dict[str, str] = {"run_id": r.run_id, "verdict": r.verdict.value, "started_at": r.started_at}
+    for a in r.assertions:
+        measured = "unknown" if a.measured is None else repr(a.measured)
+        case = junit_xml.TestCase(
+            a.name, classname=f"continuum.{r.name}",
+            stdout=f"{a.message}\nmeasured: {measured}\nthreshold: {a.op} {a.threshold!r} ({a.text})\nunit: {a.unit}")
+        if r.verdict is Verdict.ERROR:
+            case.add_skipped_info(message="not judged: " + "; ".join(r.reasons))
+        elif _unjudged(r):
+            case.add_skipped_info(message=f"not judged: {r.reasons[0]}")
+        elif a.passed is False:
+            case.add_failure_info(message=a.message, failure_type="SLOViolation")
+        elif a.passed is None:
+            case.add_skipped_info(message=a.message)
+        cases.append(case)
+        props[f"{a.name}.measured"] = measured
+        props[f"{a.name}.passed"] = {True: "true", False: "false", None: "unknown"}[a.passed]
+    return junit_xml.TestSuite(f"continuum.{r.name}", cases, id=r.run_id, timestamp=r.started_at,
+                               properties=props)
+
+
+def junit_string(results: Sequence[Result]) -> str:
+    return junit_xml.to_xml_report_string([testsuite(r) for r in results], prettyprint=True, encoding="utf-8")
+
+
+def write_junit(results: Sequence[Result], path: Path) -> None:
+    atomic_write_text(Path(path), junit_string(results))
