@@ -440,7 +440,9 @@ def _to_input_error(doc: YamlDoc, e: ValidationError) -> InputError:
                              for p in schema.get("patternProperties", {}))]
         key = extra[0] if extra else "?"
         hint = f"; allowed here: {', '.join(allowed)}" if allowed else ""
-        return doc.error(f"unknown field {key!r}{hint}", path + (key,), key=True)
+        what = f"unknown field {key!r}" if len(extra) <= 1 else \
+            "unknown fields " + ", ".join(repr(k) for k in extra)
+        return doc.error(f"{what}{hint}", path + (key,), key=True)
     if v == "type":
         want = expected or " or ".join(
             [e.validator_value] if isinstance(e.validator_value, str) else e.validator_value)
@@ -453,6 +455,9 @@ def _to_input_error(doc: YamlDoc, e: ValidationError) -> InputError:
                          f"{', '.join(str(x) for x in e.validator_value)}", path)
     if v == "const":
         return doc.error(f"expected {e.validator_value!r}, got {_short(inst)}", path)
+    if v == "pattern" and isinstance(inst, str) and inst.lstrip().startswith("-") \
+            and e.validator_value == DURATION_PATTERN:
+        return doc.error(f"{_short(inst)}: a duration cannot be negative", path)
     if v == "pattern":
         want = expected or f"a string matching {e.validator_value}"
         return doc.error(f"{_short(inst)} is not valid; expected {want}", path)
