@@ -1,0 +1,233 @@
+"""`continuum validate | schema | plan`: check files and show what a run would do, touching nothing.
+
+Nothing here (or in what it imports) talks to Docker; the tests check that `docker` is never
+imported. Exit codes: 0 all good, 2 bad input (the `InputError` convention).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from harness.errors import InputError
+from harness.loader import experiment_files, load_experiment
+from harness.model import Experiment, FaultSpec, Selector, Target
+from harness.schema import experiment_schema
+from harness.target import COMPOSE_FILES, load_target
+from harness.yamlsafe import load_yaml
+
+EXIT_OK = 0
+EXIT_INPUT = 2
+
+
+# ─────────────────────────────────────── rendering ───────────────────────────────────────
+
+
+def _s(seconds: float) -> str:
+    """Seconds for people: 0.5 → 500ms, 20 → 20s, 90 → 1m30s."""
+    if seconds < 1 and seconds != 0:
+        return f"{seconds * 1000:g}ms"
+    if seconds < 60 or seconds % 1:
+        return f"{seconds:g}s"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
+
+
+def _selector(sel: Selector | None) -> str:
+    if sel is None:
+        return "(nothing selected)"
+    what = f"service {sel.service}" if sel.service else f"role {sel.role} (resolved when it fires)"
+    if sel.pick == "count":
+        pick = f"{sel.count} instance(s)"
+    elif sel.pick == "percent":
+        pick = f"{sel.percent or 0:g}% of instances"
+    else:
+        pick = "one instance" if sel.pick == "one" else "all instances"
+    if sel.pick == "all":
+        seed = ""
+    else:
+        seed = f", seed {sel.seed}" if sel.seed is not None else ", random pick"
+    return f"{what}, {pick}{seed}"
+
+
+def _unit(toxic: str, attr: str) -> str:
+    if attr == "rate":
+        return "KB/s"
+    if attr in ("bytes", "average_size", "size_variation"):
+        return "B"
+    return "us" if toxic == "slicer" and attr == "delay" else "ms"
+
+
+def _fault_detail(f: FaultSpec) -> str:
+    family = f.action.split(".", 1)[0]
+    params = dict(f.params)
+    if f.action == "partition":
+        a, b = f.groups or ((), ())
+        arrow = "-/->" if f.one_way else "<-/->"
+        return f"[{', '.join(a)}] {arrow} [{', '.join(b)}]" + (" (one way: A to B dropped)"
+                                                             if f.one_way else "")
+    if f.action == "network.down":
+        return f"links {', '.join(f.links)} disabled"
+    if family == "network" and f.toxics:
+        t = f.toxics[0]
+        attrs = ", ".join(f"{k} {v}{_unit(t.type, k)}" for k, v in t.attributes)
+        streams = "+".join(x.stream for x in f.toxics)
+        tox = f", toxicity {t.toxicity:g}" if t.toxicity != 1 else ""
+        return f"links {', '.join(f.links)}: {t.type} {attrs} ({streams}{tox})"
+    base = _selector(f.select)
+    if f.action == "network.loss":
+        return f"{base}: drop {params['percent']:g}% of packets"
+    if f.action == "resource.cpu":
+        return f"{base}: limit to {params['cpus']:g} CPU"
+    if f.action == "resource.memory":
+        return f"{base}: memory limit {int(params['memory_bytes']) // (1024 * 1024)}MiB"
+    if f.action in ("container.kill", "container.stop"):
+        after = "started again at the end of the window" if f.for_s else \
+            "stays down until load stops, then started again"
+        return f"{base}; {after}"
+    if f.action == "container.rolling_restart":
+        return f"{base}, one at a time (stop, start, wait healthy); must finish within the window"
+    return base
+
+
+def render_plan(exp: Experiment) -> str:
+    """The timeline `exp` would run, as text. Reads nothing, touches nothing."""
+    lines = [f"Experiment  {exp.name}", f"  {exp.description}"]
+    if exp.source:
+        lines.append(f"  file      {exp.source}")
+    lines.append(f"  target    {exp.target}")
+    ld = exp.load
+    host = f"entry point {ld.host}" if ld.host else "the target's first entry point"
+    lines.append(f"  load      profile {ld.profile}: {ld.users} users, spawn {ld.spawn_rate:g}/s, "
+                 f"request timeout {_s(ld.request_timeout_s)}, via {host}")
+    lines.append(f"  duration  {_s(exp.duration_s)} of load")
+    lines.append("")
+    lines.append("Timeline (offsets from the start of load)")
+
+    faults = sorted(exp.faults, key=lambda f: (f.at_s, f.name))
+    first = faults[0].at_s if faults else exp.duration_s
+    last_end = max((f.end_s for f in faults), default=0.0)
+    width = max([len(f.name) for f in faults] + [len("recovery")])
+    rows: list[tuple[str, str, str]] = []
+    if first > 0:
+        steady = "; steady state: " + ", ".join(f"{a.metric} {a.text}" for a in exp.steady_state) \
+            if exp.steady_state else ""
+        rows.append((f"{_s(0)} - {_s(first)}", "baseline", f"no faults{steady}"))
+    for f in faults:
+        when = f"{_s(f.at_s)} - {_s(f.end_s)}" if f.for_s else f"{_s(f.at_s)}"
+        rows.append((when, f.name, f"{f.action}: {_fault_detail(f)}"))
+    if faults and last_end < exp.duration_s:
+        rows.append((f"{_s(last_end)} - {_s(exp.duration_s)}", "recovery",
+                     f"faults reverted; recovered once a {_s(exp.recovery_window_s)} window "
+                     "meets the SLO"))
+    when_w = max(len(r[0]) for r in rows) if rows else 0
+    for when, name, what in rows:
+        lines.append(f"  {when:>{when_w}}  {name:<{width}}  {what}")
+    lines.append("")
+    lines.append("SLO (over the whole run)")
+    for a in exp.slo:
+        lines.append(f"  {a.metric:<18} {a.text}")
+    if exp.abort_if:
+        lines.append("")
+        lines.append(f"Abort if availability < {exp.abort_if.availability_below * 100:g}% over "
+                     f"any {_s(exp.abort_if.over_s)} window (faults reverted, verdict FAIL)")
+    lines.append(f"Fewer than {exp.min_samples} requests in total: INCONCLUSIVE")
+    return "\n".join(lines)
+
+
+def render_target(t: Target) -> str:
+    lines = [f"Target  {t.name}  ({t.root})"]
+    for s in t.services:
+        lines.append(f"  {s.name:<12} {s.image:<28} x{s.replicas}  networks {', '.join(s.networks)}")
+    for link in t.links:
+        lines.append(f"  link {link.name}: {link.client} -> {link.upstream}:{link.port}")
+    for r in t.roles:
+        lines.append(f"  role {r.name}: {r.kind}")
+    return "\n".join(lines)
+
+
+# ─────────────────────────────────────── commands ───────────────────────────────────────
+
+
+def _is_target(p: Path) -> bool:
+    if p.is_dir():
+        return any((p / n).is_file() for n in COMPOSE_FILES)
+    return p.name in COMPOSE_FILES
+
+
+def _fail(err: InputError, stream: TextIO) -> None:
+    print(f"error: {err}", file=stream)
+
+
+def cmd_validate(paths: list[str], *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Validate experiment files/directories (and targets given as compose.yaml or their
+    directory). Reports every bad file, not just the first. 0 when all are valid, else 2."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if not paths:
+        print("error: give experiment files or directories to validate", file=err)
+        return EXIT_INPUT
+    bad = 0
+    targets: dict[Path, Target] = {}
+    names: dict[str, Path] = {}
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        try:
+            if _is_target(p):
+                t = load_target(p)
+                print(f"ok    target {t.name}  {p}", file=out)
+                continue
+            files = experiment_files([p])
+        except InputError as e:
+            _fail(e, err)
+            bad += 1
+            continue
+        for f in files:
+            if f.resolve() in seen:
+                continue
+            seen.add(f.resolve())
+            try:
+                exp = load_experiment(f, _targets=targets)
+                if exp.name in names:
+                    raise load_yaml(f).error(f"experiment name {exp.name!r} is also used by "
+                                             f"{names[exp.name]}; names must be unique in a suite",
+                                             ("name",))
+                names[exp.name] = f
+            except InputError as e:
+                _fail(e, err)
+                bad += 1
+                continue
+            print(f"ok    {exp.name}  {f}  ({len(exp.faults)} fault(s), {_s(exp.duration_s)})",
+                  file=out)
+    if bad:
+        print(f"{bad} invalid file(s)", file=err)
+        return EXIT_INPUT
+    return EXIT_OK
+
+
+def cmd_schema(*, out: TextIO | None = None) -> int:
+    """Print the experiment JSON Schema."""
+    print(json.dumps(experiment_schema(), indent=2, ensure_ascii=False), file=out or sys.stdout)
+    return EXIT_OK
+
+
+def cmd_plan(paths: list[str], *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Print the timeline each experiment would run. 0, or 2 on bad input."""
+    from harness.loader import load_experiments
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if not paths:
+        print("error: give experiment files or directories to plan", file=err)
+        return EXIT_INPUT
+    try:
+        experiments = load_experiments(paths)
+    except InputError as e:
+        _fail(e, err)
+        return EXIT_INPUT
+    print("\n\n".join(render_plan(e) for e in experiments), file=out)
+    return EXIT_OK
