@@ -34,6 +34,12 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a", encoding="utf-8")
+        if self._file.tell() > 0:
+            with open(self.path, "rb") as f:        # a torn last line (killed mid-write) stays alone
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    self._file.write("\n")
+                    self._file.flush()
         self._lock = threading.Lock()
         self._t0: float | None = None
         self._attached: list[tuple[Any, Callable[..., Any]]] = []

@@ -1,0 +1,87 @@
+import io
+import time
+
+from rich.console import Console
+
+from harness.events import Events
+from harness.measure import evaluate
+from harness.measure.synthetic import demo_record, make_experiment
+from harness.model import FaultSpec, Note
+from harness.report.console import ConsoleReporter, print_summary
+
+
+def _console():
+    buf = io.StringIO()
+    return Console(file=buf, force_terminal=False, width=200, color_system=None), buf
+
+
+def _fire(ev, t0):
+    fault = FaultSpec("kill-app", "container.kill", at_s=2.0)
+    ev.run_start.fire(experiment=make_experiment("kill-one"), run_id="r1", t0=t0, plan_s=30.0)
+    ev.phase.fire(name="baseline", t=t0)
+    for k in range(12):
+        ev.progress.fire(t=t0 + k, elapsed_s=float(k), remaining_s=30.0 - k, rps=480.0, error_rate=0.01,
+                         active_faults=(), phase="baseline")
+    ev.fault_injected.fire(fault=fault, targets=("app-2",), t=t0 + 2)
+    ev.fault_reverted.fire(fault=fault, targets=("app-2",), t=t0 + 4, confirmed=False, detail="still paused")
+    ev.note.fire(note=Note(t0 + 5, "failover done", "bob"))
+    ev.abort.fire(reason="availability below 50%", t=t0 + 6)
+    ev.message.fire(text="disk low", level="warning")
+    rec = demo_record()
+    ev.run_end.fire(record=rec, result=evaluate(rec))
+
+
+def test_plain_mode_one_line_per_event():
+    console, buf = _console()
+    ev = Events()
+    with ConsoleReporter(ev, live=False, console=console):
+        _fire(ev, time.monotonic())
+    lines = buf.getvalue().splitlines()
+    text = buf.getvalue()
+    assert "▶ kill-one (run r1, planned 30 s)" in lines[0]
+    assert "[    0.0s] phase baseline" in text
+    progress = [l for l in lines if "480 req/s" in l]
+    assert len(progress) == 3                      # throttled: at 0, 5 and 10 s
+    assert "errors 1.00%" in progress[0]
+    assert "⚡ fault kill-one" not in text and "⚡ fault kill-app (container.kill) → app-2" in text
+    assert "NOT confirmed: still paused" in text
+    assert "✎ bob: failover done" in text
+    assert "■ abort: availability below 50%" in text
+    assert "warning: disk low" in text
+    assert "link-down-demo FAIL: availability 89.80% < required >= 99.9%" in lines[-1]
+    assert len(lines) == 1 + 1 + 3 + 1 + 1 + 1 + 1 + 1 + 1
+
+
+def test_live_mode_tracks_state_and_stops():
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=120)
+    ev = Events()
+    rep = ConsoleReporter(ev, live=True, console=console)
+    t0 = time.monotonic()
+    ev.run_start.fire(experiment=make_experiment("kill-one"), run_id="r1", t0=t0, plan_s=30.0)
+    fault = FaultSpec("kill-app", "container.kill", at_s=2.0)
+    ev.fault_injected.fire(fault=fault, targets=("app-2",), t=t0 + 2)
+    ev.progress.fire(t=t0 + 3, elapsed_s=3.0, remaining_s=27.0, rps=450.0, error_rate=0.2,
+                     active_faults=("kill-app",), phase="fault:kill-app")
+    assert rep._live is not None
+    assert rep.state["active_faults"] == ("kill-app",) and rep.state["phase"] == "fault:kill-app"
+    rendered = Console(file=io.StringIO(), width=100, record=True)
+    rendered.print(rep._panel())
+    panel = rendered.export_text()
+    assert "kill-one" in panel and "450 req/s" in panel and "20.00%" in panel and "27 s" in panel
+    rec = demo_record()
+    ev.run_end.fire(record=rec, result=evaluate(rec))
+    assert rep._live is None
+    rep.close()
+    assert "FAIL" in buf.getvalue()
+
+
+def test_print_summary_table():
+    console, buf = _console()
+    r = evaluate(demo_record())
+    print_summary([r], console=console)
+    out = buf.getvalue()
+    assert "Continuum: FAIL" in out
+    for cell in ("link-down-demo", "FAIL", "89.800%", "50 ms", "2.00 s", "1"):
+        assert cell in out
+    assert "lost_writes 1 != required == 0" in out
