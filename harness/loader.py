@@ -264,16 +264,18 @@ class _Builder:
 
     def _assertions(self, key: str) -> tuple[Assertion, ...]:
         out = []
-        for metric, text in (self.d.get(key) or {}).items():
-            try:
-                a = parse_threshold(metric, text)
-            except ValueError as exc:
-                raise self.err(str(exc), key, metric) from None
+        for metric, value in (self.d.get(key) or {}).items():
             if metric in AUDIT_METRICS and self.t.audit is None:
                 raise self.err(f"{metric} needs the durability audit, but target "
                                f"{self.t.name!r} declares no x-continuum.audit", key, metric,
                                key=True)
-            out.append(a)
+            texts = [(value, (key, metric))] if isinstance(value, str) else \
+                [(v, (key, metric, j)) for j, v in enumerate(value)]
+            for text, path in texts:
+                try:
+                    out.append(parse_threshold(metric, text))
+                except ValueError as exc:
+                    raise self.err(str(exc), *path) from None
         return tuple(out)
 
     # ─── faults ───

@@ -210,7 +210,12 @@ _LOAD = _obj({
 _ASSERTIONS = {
     "type": "object",
     "propertyNames": {"enum": sorted(METRICS)},
-    "additionalProperties": _ref("threshold"),
+    "additionalProperties": {
+        "anyOf": [_ref("threshold"),
+                  {"type": "array", "minItems": 1, "maxItems": 2, "items": _ref("threshold")}],
+        "description": "a comparison such as \">= 99.9%\" or \"<= 800ms\", or a list of two "
+                       "(a range: [\">= 1500ms\", \"<= 2500ms\"])",
+    },
 }
 
 _EXPERIMENT: dict[str, Any] = {
