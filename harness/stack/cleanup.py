@@ -6,6 +6,7 @@ Only objects carrying our run-id label are ever listed, so nothing unlabelled ca
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,15 +34,16 @@ def run_filter(run_id: str) -> dict[str, str]:
 
 def list_runs(client: docker.DockerClient) -> list[RunInfo]:
     runs: dict[str, dict] = {}
-    for c in client.containers.list(all=True, filters={"label": RUN_LABEL}):
-        labels = c.labels
+    # The low-level list: no per-container inspect, so a container removed meanwhile is no error.
+    for c in client.api.containers(all=True, filters={"label": RUN_LABEL}):
+        labels = c["Labels"]
         r = runs.setdefault(labels[RUN_LABEL], {"owner": "", "target": "", "c": 0, "up": 0, "n": 0})
         r["owner"] = labels.get(OWNER_LABEL, r["owner"])
         r["target"] = labels.get(TARGET_LABEL, r["target"])
         r["c"] += 1
-        r["up"] += c.status == "running"
-    for n in client.networks.list(filters={"label": RUN_LABEL}):
-        labels = n.attrs.get("Labels") or {}
+        r["up"] += c["State"] == "running"
+    for n in client.api.networks(filters={"label": RUN_LABEL}):
+        labels = n.get("Labels") or {}
         r = runs.setdefault(labels[RUN_LABEL], {"owner": "", "target": "", "c": 0, "up": 0, "n": 0})
         r["owner"] = r["owner"] or labels.get(OWNER_LABEL, "")
         r["n"] += 1
@@ -50,11 +52,14 @@ def list_runs(client: docker.DockerClient) -> list[RunInfo]:
     ]
 
 
-def _remove_container(c) -> None:
+def _remove_container(client: docker.DockerClient, container_id: str) -> None:
     try:
-        c.remove(force=True, v=True)
+        client.api.remove_container(container_id, force=True, v=True)
     except NotFound:
         pass
+    except APIError as exc:
+        if "already in progress" not in str(exc):  # a concurrent remover got there first
+            raise
 
 
 def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
@@ -62,11 +67,11 @@ def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
 
     Returns (containers removed, networks removed). Idempotent.
     """
-    containers = client.containers.list(all=True, filters=run_filter(run_id))
+    containers = [c["Id"] for c in client.api.containers(all=True, filters=run_filter(run_id))]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(_remove_container, containers))
+        list(pool.map(lambda cid: _remove_container(client, cid), containers))
     removed_n = 0
-    for n in client.networks.list(filters=run_filter(run_id)):
+    for n in client.networks.list(filters=run_filter(run_id), greedy=False):
         for attempt in range(3):
             try:
                 n.remove()
@@ -76,7 +81,7 @@ def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
                 break
             except APIError as exc:  # "has active endpoints" while a removal settles
                 log.debug("network %s not removed yet: %s", n.name, exc)
-                import time
+
 
                 time.sleep(0.2 * (attempt + 1))
     return len(containers), removed_n

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from tests.conftest import FIXTURES, continuum, run_objects, spawn, wait_gone
+from tests.helpers import FIXTURES, continuum, run_objects, spawn, wait_gone
 
 pytestmark = pytest.mark.docker
 
 MINI = str(FIXTURES / "mini")
-MINI_OBJECTS = (6, 6)  # db, app×3, lb, toxiproxy; edge, backend, data, ctl, 2 link networks
+MINI_OBJECTS = (6, 8)  # db, app×3, lb, toxiproxy; edge, backend, data, ctl, 4 link networks
 
 
 def _run_id_of(proc, timeout_s: float = 60) -> str:
