@@ -222,6 +222,7 @@ def cmd_gameday(args: argparse.Namespace) -> int:
 
     exp = load_experiment(Path(args.experiment))
     report_dir = _report_dir(args.report_dir)
+    args.plain = True  # prompts and a live panel would fight over the terminal
     with OperatorConsole(exp) as pacer:
         return _run_suite([exp], report_dir, _image_overrides(args.image), args, pacer=pacer, keep_stack=args.keep)
 
