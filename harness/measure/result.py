@@ -116,6 +116,7 @@ class Result:
     aborted: str | None = None
     harness_error: str | None = None
     interrupted: bool = False
+    too_few_samples: bool = False           # fewer requests than experiment.min_samples
 
     @property
     def name(self) -> str:

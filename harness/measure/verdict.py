@@ -200,4 +200,5 @@ def evaluate(record: RunRecord) -> Result:
         aborted=record.aborted,
         harness_error=record.harness_error,
         interrupted=record.interrupted,
+        too_few_samples=overall.requests < exp.min_samples,
     )
