@@ -494,4 +494,8 @@ class _Builder:
 
 
 def _fmt_s(s: float) -> str:
+    if s >= 3600 and s % 3600 == 0:
+        return f"{int(s // 3600)}h"
+    if s >= 120 and s % 60 == 0:
+        return f"{int(s // 60)}m"
     return f"{s:g}s"
