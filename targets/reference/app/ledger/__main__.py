@@ -1,0 +1,3 @@
+from .web import main
+
+main()

@@ -1,0 +1,76 @@
+#!/bin/sh
+# continuum-redis redis|sentinel — start one ledger data-tier node.
+#
+# The instance name comes from the container's hostname (the harness sets it to the instance
+# name: redis-1, sentinel-2, ...). The config is written from the template only on the first
+# start: on a restart the file Redis/Sentinel rewrote (current primary, epochs, known
+# sentinels) is kept, so a restarted node rejoins the group with what it already knew.
+#
+# Environment:
+#   LEDGER_PRIMARY              initial primary's instance name (default redis-1)
+#   LEDGER_MASTER_NAME          Sentinel master group name (default ledger)
+#   REDIS_MIN_REPLICAS_TO_WRITE refuse writes with fewer healthy replicas (default 1; 0 = off)
+#   REDIS_MIN_REPLICAS_MAX_LAG  seconds since a replica's last ack to count it (default 3)
+#   SENTINEL_QUORUM             (default 2)
+#   SENTINEL_DOWN_AFTER_MS      (default 2000)
+#   SENTINEL_FAILOVER_TIMEOUT_MS (default 6000)
+set -eu
+
+role="${1:-redis}"
+name="$(hostname)"
+primary="${LEDGER_PRIMARY:-redis-1}"
+master_name="${LEDGER_MASTER_NAME:-ledger}"
+mkdir -p /data
+cd /data
+
+# Bound DNS stalls. Looking up a stopped container's name makes Docker's embedded DNS forward
+# the query to the host's resolvers; an unanswered query would freeze Redis/Sentinel's single
+# event loop for glibc's default 5 s (Sentinel then enters TILT and never fails over). One
+# second, one attempt keeps every stall under Sentinel's 2 s TILT trigger.
+if [ -w /etc/resolv.conf ] && ! grep -q 'timeout:1' /etc/resolv.conf; then
+  echo 'options timeout:1 attempts:1' >>/etc/resolv.conf || true
+fi
+
+case "$role" in
+  redis)
+    conf=/data/redis.conf
+    if [ ! -f "$conf" ]; then
+      cp /etc/continuum/redis.conf.tmpl "$conf.tmp"
+      {
+        echo "replica-announce-ip $name"
+        echo "min-replicas-to-write ${REDIS_MIN_REPLICAS_TO_WRITE:-1}"
+        echo "min-replicas-max-lag ${REDIS_MIN_REPLICAS_MAX_LAG:-3}"
+        if [ "$name" != "$primary" ]; then
+          echo "replicaof $primary 6379"
+        fi
+      } >>"$conf.tmp"
+      mv "$conf.tmp" "$conf"
+    fi
+    exec redis-server "$conf"
+    ;;
+  sentinel)
+    conf=/data/sentinel.conf
+    if [ ! -f "$conf" ]; then
+      cp /etc/continuum/sentinel.conf.tmpl "$conf.tmp"
+      {
+        echo "sentinel announce-ip $name"
+        echo "sentinel monitor $master_name $primary 6379 ${SENTINEL_QUORUM:-2}"
+        echo "sentinel down-after-milliseconds $master_name ${SENTINEL_DOWN_AFTER_MS:-2000}"
+        echo "sentinel failover-timeout $master_name ${SENTINEL_FAILOVER_TIMEOUT_MS:-6000}"
+        echo "sentinel parallel-syncs $master_name 1"
+      } >>"$conf.tmp"
+      mv "$conf.tmp" "$conf"
+    fi
+    # Sentinel refuses to start when the monitored host name does not resolve yet; wait a
+    # little for DNS instead of crash-looping (bounded: 30 s).
+    i=0
+    while [ $i -lt 60 ] && ! getent hosts "$(awk '$1=="sentinel" && $2=="monitor" {print $4; exit}' "$conf")" >/dev/null 2>&1; do
+      i=$((i + 1)); sleep 0.5
+    done
+    exec redis-server "$conf" --sentinel
+    ;;
+  *)
+    echo "usage: continuum-redis redis|sentinel" >&2
+    exit 64
+    ;;
+esac
