@@ -29,7 +29,7 @@ def _s(seconds: float) -> str:
     """Seconds for people: 0.5 → 500ms, 20 → 20s, 90 → 1m30s."""
     if seconds < 1 and seconds != 0:
         return f"{seconds * 1000:g}ms"
-    if seconds < 60 or seconds % 1:
+    if seconds < 120 or seconds % 1:
         return f"{seconds:g}s"
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
@@ -211,7 +211,11 @@ def cmd_validate(paths: list[str], *, out: TextIO | None = None, err: TextIO | N
 
 def cmd_schema(*, out: TextIO | None = None) -> int:
     """Print the experiment JSON Schema."""
-    print(json.dumps(experiment_schema(), indent=2, ensure_ascii=False), file=out or sys.stdout)
+    try:
+        print(json.dumps(experiment_schema(), indent=2, ensure_ascii=False), file=out or sys.stdout)
+        (out or sys.stdout).flush()
+    except BrokenPipeError:
+        _quiet_stdout()
     return EXIT_OK
 
 
@@ -229,5 +233,18 @@ def cmd_plan(paths: list[str], *, out: TextIO | None = None, err: TextIO | None 
     except InputError as e:
         _fail(e, err)
         return EXIT_INPUT
-    print("\n\n".join(render_plan(e) for e in experiments), file=out)
+    try:
+        print("\n\n".join(render_plan(e) for e in experiments), file=out)
+        out.flush()
+    except BrokenPipeError:     # `continuum plan ... | head`
+        _quiet_stdout()
     return EXIT_OK
+
+
+def _quiet_stdout() -> None:
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

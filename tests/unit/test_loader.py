@@ -205,7 +205,7 @@ def test_plan_and_validate_output(tmp_path: Path) -> None:
     f = write(tmp_path, "duration: 60s\nsteady_state: {availability: '>= 99%'}\n"
                         "faults: [{at: 20s, for: 10s, action: network.latency, link: web->api-1, latency: 500ms}]\n")
     text = render_plan(load_experiment(f))
-    for needle in ("baseline", "network.latency-1", "20s - 30s", "recovery", "30s - 1m",
+    for needle in ("baseline", "network.latency-1", "20s - 30s", "recovery", "30s - 60s",
                    "web-api-1", "latency 500ms", "availability       >= 99.9%"):
         assert needle in text, (needle, text)
     out = io.StringIO()
