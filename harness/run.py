@@ -297,8 +297,10 @@ def _loop(exp: Experiment, ctx: FaultContext, load, state: _RunState, undo: Undo
 
 
 def _inject(spec: FaultSpec, ctx: FaultContext, sched: _Schedule, undo: UndoStack, events: Events) -> None:
-    t = time.monotonic()
     injection = inject(ctx, spec)
+    # The window is timed from when the fault took effect, not from when we asked for it: on
+    # a busy machine the difference is tens of milliseconds a fault knows how to measure.
+    t = injection.applied_t
     act = _Active(spec, injection, t, t + spec.for_s if spec.for_s else None)
     if injection.reversible:
         sched.active.append(act)
@@ -321,7 +323,7 @@ def _revert(act: _Active, sched: _Schedule, undo: UndoStack, events: Events) -> 
         detail = str(exc)
         raise
     finally:
-        t = time.monotonic()
+        t = act.injection.restored_t or time.monotonic()
         if act in sched.active:
             sched.active.remove(act)
         sched.events.append(

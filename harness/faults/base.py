@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,10 +29,14 @@ class FaultContext:
 class Injection:
     fault: FaultSpec
     targets: tuple[str, ...]
-    _revert: Callable[[], str] | None = None
+    _revert: Callable[[], "str | tuple[str, float]"] | None = None
     reverted: bool = False
     detail: str = ""
     background: object = field(default=None, repr=False)  # a thread for long-running actions
+    # When the change took effect: right after the last state-changing call returned, before
+    # any read-back, so a fault's measured window is the window the system actually saw.
+    applied_t: float = field(default_factory=time.monotonic)
+    restored_t: float | None = None
 
     @property
     def reversible(self) -> bool:
@@ -41,7 +46,9 @@ class Injection:
         """Undo and confirm. Idempotent. Returns a short description of what was read back."""
         if self.reverted or self._revert is None:
             return ""
-        detail = self._revert()
+        out = self._revert()
+        # A revert may say when the undo took effect (before its read-back); else: now.
+        detail, self.restored_t = out if isinstance(out, tuple) else (out, time.monotonic())
         self.reverted = True
         return detail
 

@@ -7,6 +7,8 @@ call Toxiproxy's global /reset: two overlapping faults on one link must not undo
 
 from __future__ import annotations
 
+import time
+
 from harness.errors import FaultError, ToxiproxyError
 from harness.faults.base import FaultContext, Injection
 from harness.model import FaultSpec
@@ -21,29 +23,31 @@ def inject(ctx: FaultContext, fault: FaultSpec) -> Injection:
         raise FaultError(f"fault {fault.name} names no link")
     done: list[tuple[str, str | None]] = []  # (link, toxic name | None for down)
 
-    def revert() -> str:
+    def revert() -> tuple[str, float]:
         errors = []
+        restored_t = time.monotonic()
         for link, toxic_name in reversed(done):
             try:
                 if toxic_name is None:
-                    tp.set_enabled(link, True)
+                    restored_t = tp.set_enabled(link, True)
                 else:
-                    tp.remove_toxic(link, toxic_name)
+                    restored_t = tp.remove_toxic(link, toxic_name)
             except ToxiproxyError as exc:
                 errors.append(str(exc))
         if errors:
             raise FaultError("; ".join(errors))
-        return "restored: " + ", ".join(sorted({l for l, _ in done}))
+        return "restored: " + ", ".join(sorted({l for l, _ in done})), restored_t
 
+    applied_t = time.monotonic()
     try:
         for link in links:
             if fault.action == "network.down":
-                tp.set_enabled(link, False)
+                applied_t = tp.set_enabled(link, False)
                 done.append((link, None))
                 continue
             for i, toxic in enumerate(fault.toxics):
                 toxic_name = f"continuum-{fault.name}-{toxic.stream}-{i}"
-                tp.add_toxic(link, toxic_name, toxic)
+                applied_t = tp.add_toxic(link, toxic_name, toxic)
                 done.append((link, toxic_name))
     except ToxiproxyError as exc:
         revert_error = ""
@@ -52,4 +56,4 @@ def inject(ctx: FaultContext, fault: FaultSpec) -> Injection:
         except FaultError as e:
             revert_error = f" (and undoing the part applied failed: {e})"
         raise FaultError(f"{fault.action} on {', '.join(links)} failed: {exc}{revert_error}") from exc
-    return Injection(fault, tuple(links), revert)
+    return Injection(fault, tuple(links), revert, applied_t=applied_t)

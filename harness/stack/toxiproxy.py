@@ -68,12 +68,15 @@ class ToxiproxyClient:
             "post", "/proxies", json={"name": name, "listen": listen, "upstream": upstream, "enabled": True}
         ).json()
 
-    def set_enabled(self, name: str, enabled: bool) -> None:
+    def set_enabled(self, name: str, enabled: bool) -> float:
+        """Returns when the change took effect (the POST returned), before the read-back."""
         self._call("post", f"/proxies/{name}", json={"enabled": enabled})
+        t = time.monotonic()
         if self.proxy(name)["enabled"] is not enabled:  # read back: a revert is only done when seen
             raise ToxiproxyError(f"proxy {name} did not become enabled={enabled}")
+        return t
 
-    def add_toxic(self, proxy: str, toxic_name: str, toxic: Toxic) -> None:
+    def add_toxic(self, proxy: str, toxic_name: str, toxic: Toxic) -> float:
         self._call(
             "post",
             f"/proxies/{proxy}/toxics",
@@ -85,15 +88,19 @@ class ToxiproxyClient:
                 "attributes": dict(toxic.attributes),
             },
         )
+        return time.monotonic()
 
     def toxic_names(self, proxy: str) -> set[str]:
         return {t["name"] for t in self._call("get", f"/proxies/{proxy}/toxics").json()}
 
-    def remove_toxic(self, proxy: str, toxic_name: str) -> None:
+    def remove_toxic(self, proxy: str, toxic_name: str) -> float:
+        """Returns when the removal took effect, before the read-back."""
         try:
             self._call("delete", f"/proxies/{proxy}/toxics/{toxic_name}")
         except ToxiproxyError as exc:
             if not isinstance(exc.__cause__, NotFound):
                 raise
+        t = time.monotonic()
         if toxic_name in self.toxic_names(proxy):
             raise ToxiproxyError(f"toxic {toxic_name} on {proxy} is still there after removal")
+        return t
