@@ -32,7 +32,6 @@ user's code inside the `with` block (latency itself is unaffected). It never dri
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import signal
 import sys
@@ -217,20 +216,23 @@ def run(out: Wire) -> int:
 
     os.environ.update(cfg.env)
     os.environ[REQUEST_TIMEOUT_ENV] = repr(float(cfg.request_timeout_s))
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     try:
+        import locust  # first: it monkey-patches the process with gevent
+
         import gevent
         import gevent.event
         from gevent import os as gos
 
-        import locust
         from locust.env import Environment
         from locust.runners import STATE_STOPPED, STATE_CLEANUP
     except Exception as e:
         raise WorkerFailure("import-locust", f"importing locust failed: {e}", type(e).__name__) from None
     out.go_cooperative()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     module = load_locustfile(cfg.locustfile)
     cls = find_user_class(module, cfg.user_class)
