@@ -88,6 +88,7 @@ class LoadGenerator:
         self._samples: list[Sample] = []
         self._writes: list[WriteRecord] = []
         self._polled = 0
+        self._users: int | None = None
         self._ready: dict | None = None
         self._end: LoadSummary | None = None
         self._error: str | None = None          # from an X frame or a broken stream
@@ -138,15 +139,19 @@ class LoadGenerator:
             raise
         return self
 
-    def stop(self, timeout: float = 10.0) -> LoadSummary | None:
+    def stop(self, timeout: float | None = None) -> LoadSummary | None:
         """Ask the worker to stop, wait for its end frame and exit, kill it if it overstays.
 
-        Returns the end summary. Raises LoadError if the worker failed or had to be killed
-        (it is dead either way). Idempotent.
+        timeout: how long to wait for the exit; default stop_grace_s + 5 s (never below 10 s),
+        since users get stop_grace_s to finish the task they are in.
+        Returns the end summary (None if never started). Raises LoadError if the worker failed
+        or had to be killed (it is dead either way). Safe to call again.
         """
         proc = self._proc
         if proc is None:
             return None
+        if timeout is None:
+            timeout = max(10.0, self._config.stop_grace_s + 5.0)
         self._stop_requested = True
         if proc.poll() is None:
             self._send(b"stop\n")
@@ -201,6 +206,11 @@ class LoadGenerator:
     def t_start(self) -> float | None:
         """Monotonic time the worker started its users (None before start)."""
         return self._ready["t_start"] if self._ready else None
+
+    def users_running(self) -> int | None:
+        """Users the worker reported running at its last flush (None before the first)."""
+        with self._lock:
+            return self._users
 
     @property
     def pid(self) -> int | None:
@@ -282,6 +292,7 @@ class LoadGenerator:
             with self._lock:
                 self._samples.extend(samples)
                 self._writes.extend(writes)
+                self._users = body.get("u", self._users)
         elif frame.kind == wire.READY:
             with self._cond:
                 self._ready = body

@@ -17,11 +17,13 @@ Kinds and payloads:
 ``R`` ready  {"pid", "t_start" (monotonic s, when users started), "users", "spawn_rate",
              "user_class", "locust"}
 ``B`` batch  {"n": [new strings], "s": [[t, latency_s, ok, name_i, error_i], ...],
-             "w": [[write_id, ok, t], ...]}
+             "w": [[write_id, ok, t], ...], "u": users running}
+             Sent every flush interval even when empty (a heartbeat carrying "u").
              Strings (request names and error classes) are interned per stream: each batch
              lists only the strings not sent before, appended in order to the table that
              starts as [""]; records refer to them by index. ok is 0/1.
-``E`` end    {"reason", "requests", "failures", "writes", "t_stop", "forced_users"}
+``E`` end    {"reason", "requests", "failures", "writes", "t_stop" (monotonic, users stopped),
+             "grace_exceeded" (users still in a task after stop_grace_s were killed)}
 ``X`` error  {"type", "message", "stage"} (the worker exits non-zero after it)
 """
 

@@ -258,9 +258,9 @@ def run(out: Wire) -> int:
     def flusher() -> None:
         while True:
             gevent.sleep(cfg.flush_interval_s)
-            batch = rec.take_batch()
-            if batch is not None:
-                out.send(wire.BATCH, batch)
+            batch = rec.take_batch() or {"n": [], "s": [], "w": []}   # empty: a heartbeat
+            batch["u"] = runner.user_count
+            out.send(wire.BATCH, batch)
             if runner.state in (STATE_STOPPED,) and not stop_event.is_set():
                 request_stop("runner_stopped")
 
@@ -304,9 +304,9 @@ def run(out: Wire) -> int:
     flush_g.kill(block=True)
     cap_g.kill(block=False)
     stdin_g.kill(block=False)
-    batch = rec.take_batch()
-    if batch is not None:
-        out.send(wire.BATCH, batch)
+    batch = rec.take_batch() or {"n": [], "s": [], "w": []}
+    batch["u"] = runner.user_count
+    out.send(wire.BATCH, batch)
     out.send(wire.END, {"reason": reason[0], "requests": rec.requests, "failures": rec.failures,
                         "writes": rec.writes, "t_stop": t_stop,
                         "grace_exceeded": bool(cfg.stop_grace_s) and t_stop - t_quit >= cfg.stop_grace_s})

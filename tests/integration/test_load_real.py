@@ -155,6 +155,7 @@ def test_every_request_the_server_saw_is_a_sample_in_parent_monotonic_time(serve
             got += load.poll()
             time.sleep(0.1)
         assert got, "samples stream while load runs"
+        assert load.users_running() == 3
         summary = load.stop()
     t_after = time.monotonic()
 
