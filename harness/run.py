@@ -36,6 +36,7 @@ TICK_S = 0.05
 PROGRESS_EVERY_S = 1.0
 RECOVERY_GRACE_S = 5.0   # the recovery phase starts this long after the last fault ended
 AUDIT_TIMEOUT_S = 20.0
+MAX_LEAD_S = 0.25        # at most this much early is an undo sent to land on time
 
 
 class Pacer(Protocol):
@@ -293,15 +294,24 @@ def _loop(exp: Experiment, ctx: FaultContext, load, state: _RunState, undo: Undo
                 phase=phase,
             )
             next_progress = now + PROGRESS_EVERY_S
-        time.sleep(TICK_S)
+        # Wake at the next fault deadline rather than on the next tick: a 2 s window should
+        # last 2 s, not 2 s plus up to one tick.
+        deadlines = [a.revert_at for a in sched.active if a.revert_at is not None]
+        if sched.pending:
+            deadlines.append(state.t0 + sched.pending[0].at_s + sched.shift_s)
+        wait = min([TICK_S, *(d - time.monotonic() for d in deadlines)])
+        if wait > 0:
+            time.sleep(wait)
 
 
 def _inject(spec: FaultSpec, ctx: FaultContext, sched: _Schedule, undo: UndoStack, events: Events) -> None:
+    t_asked = time.monotonic()
     injection = inject(ctx, spec)
-    # The window is timed from when the fault took effect, not from when we asked for it: on
-    # a busy machine the difference is tens of milliseconds a fault knows how to measure.
+    # The window is timed from when the fault took effect, not from when we asked for it; and
+    # the undo is sent that much early (capped) so it too takes effect on time.
     t = injection.applied_t
-    act = _Active(spec, injection, t, t + spec.for_s if spec.for_s else None)
+    lead = min(max(0.0, t - t_asked), MAX_LEAD_S)
+    act = _Active(spec, injection, t, t + spec.for_s - lead if spec.for_s else None)
     if injection.reversible:
         sched.active.append(act)
         # Registered the moment it exists: any exit path from here reverts it.

@@ -69,14 +69,17 @@ class ToxiproxyClient:
         ).json()
 
     def set_enabled(self, name: str, enabled: bool) -> float:
-        """Returns when the change took effect (the POST returned), before the read-back."""
+        """Returns when the change took effect, before the read-back: the middle of the POST,
+        the best estimate of when the server acted on it."""
+        t_sent = time.monotonic()
         self._call("post", f"/proxies/{name}", json={"enabled": enabled})
-        t = time.monotonic()
+        t = (t_sent + time.monotonic()) / 2
         if self.proxy(name)["enabled"] is not enabled:  # read back: a revert is only done when seen
             raise ToxiproxyError(f"proxy {name} did not become enabled={enabled}")
         return t
 
     def add_toxic(self, proxy: str, toxic_name: str, toxic: Toxic) -> float:
+        t_sent = time.monotonic()
         self._call(
             "post",
             f"/proxies/{proxy}/toxics",
@@ -88,19 +91,20 @@ class ToxiproxyClient:
                 "attributes": dict(toxic.attributes),
             },
         )
-        return time.monotonic()
+        return (t_sent + time.monotonic()) / 2
 
     def toxic_names(self, proxy: str) -> set[str]:
         return {t["name"] for t in self._call("get", f"/proxies/{proxy}/toxics").json()}
 
     def remove_toxic(self, proxy: str, toxic_name: str) -> float:
-        """Returns when the removal took effect, before the read-back."""
+        """Returns when the removal took effect (middle of the DELETE), before the read-back."""
+        t_sent = time.monotonic()
         try:
             self._call("delete", f"/proxies/{proxy}/toxics/{toxic_name}")
         except ToxiproxyError as exc:
             if not isinstance(exc.__cause__, NotFound):
                 raise
-        t = time.monotonic()
+        t = (t_sent + time.monotonic()) / 2
         if toxic_name in self.toxic_names(proxy):
             raise ToxiproxyError(f"toxic {toxic_name} on {proxy} is still there after removal")
         return t

@@ -23,12 +23,16 @@ def test_two_second_link_down_is_measured_as_two_seconds(docker_client):
 
     assert result.harness_error is None
     [fault] = record.faults
+    # The fault itself: down for 2.0 s, as timed from when each Toxiproxy call took effect.
+    # (±100 ms: on a loaded 2-core machine a Toxiproxy call can take that long; the measuring
+    # below is held to ±50 ms against the window the system actually saw.)
     window = fault.reverted_t - fault.injected_t
-    assert 2.0 <= window < 2.1, window
+    assert abs(window - 2.0) < 0.1, window
 
     outage = result.longest_outage
-    print(f"measured outage {outage.duration_s:.4f} s; availability {result.overall.availability:.4%}")
-    assert abs(outage.duration_s - 2.0) <= 0.05, (outage, window)
+    print(f"fault window {window:.4f} s; measured outage {outage.duration_s:.4f} s; "
+          f"availability {result.overall.availability:.4%}")
+    assert abs(outage.duration_s - window) <= 0.05, (outage, window)
 
     # The hole sits where the fault was, not somewhere else in the run.
     assert abs((record.t0 + outage.start_s) - fault.injected_t) < 0.1
