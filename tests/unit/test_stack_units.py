@@ -1,0 +1,75 @@
+"""Pure parts of the Docker backend: the apt mirror for offline builds, run ids and owner
+tokens, the context hash that makes warm image runs free, dependency levels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ImageError, InputError
+from harness.model import NetworkSpec, ServiceSpec, Target
+from harness.runid import DETACHED, check_run_id, new_run_id, owner_alive, owner_token
+from harness.stack.images import apt_mirror, context_hash
+from harness.stack.stack import dependency_levels
+
+
+def _apt(tmp_path: Path, sources: str | None = None, deb822: str | None = None) -> Path:
+    (tmp_path / "sources.list.d").mkdir(parents=True)
+    if sources is not None:
+        (tmp_path / "sources.list").write_text(sources)
+    if deb822 is not None:
+        (tmp_path / "sources.list.d" / "debian.sources").write_text(deb822)
+    return tmp_path
+
+
+def test_mirror_from_deb822_skips_security(tmp_path):
+    root = _apt(tmp_path, deb822=(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
+    ))
+    assert apt_mirror(root) == "http://mirror.example/debian"
+
+
+def test_mirror_from_one_line_format(tmp_path):
+    root = _apt(tmp_path, sources="# comment\ndeb [arch=amd64] http://local.mirror/debian bookworm main\n")
+    assert apt_mirror(root) == "http://local.mirror/debian"
+
+
+def test_no_mirror_is_a_clear_error(tmp_path):
+    with pytest.raises(ImageError, match="no Debian mirror"):
+        apt_mirror(_apt(tmp_path, sources=""))
+
+
+def test_context_hash_changes_with_content_and_mode(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    (tmp_path / "app.py").write_text("print(1)\n")
+    h1 = context_hash(tmp_path, "Dockerfile")
+    assert context_hash(tmp_path, "Dockerfile") == h1
+    (tmp_path / "app.py").write_text("print(2)\n")
+    h2 = context_hash(tmp_path, "Dockerfile")
+    assert h2 != h1
+    os.chmod(tmp_path / "app.py", 0o755)
+    assert context_hash(tmp_path, "Dockerfile") != h2
+
+
+def test_run_ids_and_owner_tokens():
+    rid = new_run_id()
+    assert check_run_id(rid) == rid
+    for bad in ("", "A", "x;rm -rf /", "../up", "a" * 40):
+        with pytest.raises(InputError):
+            check_run_id(bad)
+    assert owner_alive(owner_token())
+    assert owner_alive(DETACHED)
+    host = os.uname().nodename
+    assert not owner_alive(f"{host}:999999:1")
+    pid, ticks = owner_token().rsplit(":", 2)[1:]
+    assert not owner_alive(f"{host}:{pid}:{int(ticks) + 1}"), "a reused pid is not the owner"
+    assert not owner_alive("garbage")
+
+
+def test_dependency_levels():
+    svc = lambda n, *d: ServiceSpec(n, "img", networks=("n",), depends_on=d)  # noqa: E731
+    t = Target("t", Path("/"), (svc("lb", "app"), svc("app", "db", "cache"), svc("db"), svc("cache")), (NetworkSpec("n"),))
+    assert [[s.name for s in level] for level in dependency_levels(t)] == [["db", "cache"], ["app"], ["lb"]]
