@@ -125,7 +125,9 @@ def build_toxiproxy(client: docker.DockerClient) -> None:
         raise ImageError(f"no registry answers and Go is missing: install Go to build {TOXIPROXY_IMAGE}")
     with tempfile.TemporaryDirectory(prefix="continuum-toxiproxy-") as tmp:
         env = {**os.environ, "GOBIN": tmp, "CGO_ENABLED": "0"}
-        _run(["go", "install", TOXIPROXY_MODULE], f"go install {TOXIPROXY_MODULE}", 900, env=env)
+        # -X sets the version the API reports, as the official build does ("git" otherwise).
+        ldflags = f"-ldflags=-s -w -X github.com/Shopify/toxiproxy/v2.Version={TOXIPROXY_VERSION}"
+        _run(["go", "install", ldflags, TOXIPROXY_MODULE], f"go install {TOXIPROXY_MODULE}", 900, env=env)
         os.rename(Path(tmp) / "server", Path(tmp) / "toxiproxy")
         # A static binary needs nothing else: the image is the binary alone, like the official one.
         (Path(tmp) / "Dockerfile").write_text(
