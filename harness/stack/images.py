@@ -104,7 +104,11 @@ def build_base(client: docker.DockerClient) -> None:
     if shutil.which("debootstrap") is None:
         if os.geteuid() == 0 and shutil.which("apt-get"):
             log.warning("installing debootstrap (apt-get) to build %s", BASE_IMAGE)
-            _run(["apt-get", "install", "-y", "-qq", "debootstrap"], "apt-get install debootstrap", 600)
+            try:
+                _run(["apt-get", "install", "-y", "-qq", "debootstrap"], "apt-get install debootstrap", 600)
+            except ImageError:  # a fresh machine may have no package lists yet
+                _run(["apt-get", "update", "-qq"], "apt-get update", 600)
+                _run(["apt-get", "install", "-y", "-qq", "debootstrap"], "apt-get install debootstrap", 600)
         else:
             raise ImageError(f"no registry answers and debootstrap is missing: install it to build {BASE_IMAGE}")
     mirror = apt_mirror()
