@@ -122,6 +122,10 @@ def run_experiment(
         with stack:
             say(f"run {stack.run_id}: {target.name} up in {stack.timings['up_s']:.1f} s")
             endpoints = stack.endpoints()
+            if experiment.load.host:  # the experiment pins the entry point load goes to
+                endpoints = [url for _, url in stack.entry_points(experiment.load.host)]
+                if not endpoints:
+                    raise HarnessError(f"load.host {experiment.load.host} is not an entry point of {target.name}")
             load = LoadGenerator(
                 target.load_profile,
                 experiment.load.profile,

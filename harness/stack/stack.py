@@ -371,26 +371,31 @@ class Stack:
 
     def endpoints(self, service: str | None = None, port: int | None = None) -> list[str]:
         """Base URLs on 127.0.0.1 for the target's entry points (through an ingress link if any)."""
-        urls = []
+        return [url for _, url in self.entry_points(service, port)]
+
+    def entry_points(self, only: str | None = None, port: int | None = None) -> list[tuple[str, str]]:
+        """(instance, base URL) of each entry point, through its ingress link if it has one;
+        `only` narrows to a service or one instance."""
+        out = []
         for ep in self.target.entrypoints:
-            if service and ep.service != service:
-                continue
             port_ = port or ep.port
             names = [i.name for i in self.instances(ep.service)] or [ep.service]
             for name in names:
+                if only is not None and only not in (name, ep.service):
+                    continue
                 ingress = next(
                     (l for l in self.target.links if l.client == "host" and l.upstream == name and l.port == port_), None
                 )
                 if ingress is not None:
-                    urls.append(f"http://127.0.0.1:{self._ingress_ports[ingress.name]}")
+                    out.append((name, f"http://127.0.0.1:{self._ingress_ports[ingress.name]}"))
                     continue
                 c = self.container(name)
                 c.reload()
                 binding = (c.ports or {}).get(f"{port_}/tcp")
                 if not binding:
                     raise StackError(f"{name} does not publish port {port_}")
-                urls.append(f"http://127.0.0.1:{binding[0]['HostPort']}")
-        return urls
+                out.append((name, f"http://127.0.0.1:{binding[0]['HostPort']}"))
+        return out
 
     def links(self) -> tuple[LinkSpec, ...]:
         return self.target.links
