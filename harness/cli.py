@@ -30,6 +30,24 @@ def _image_overrides(values: list[str]) -> dict[str, str]:
     return out
 
 
+def _check_overrides(overrides: dict[str, str], target_dirs) -> None:
+    """Every overridden service must exist in at least one of the targets that will run, so a
+    typo is bad input (exit 2) before any container starts, not a harness error half-way."""
+    if not overrides:
+        return
+    from harness.target import load_target
+
+    known: set[str] = set()
+    for d in dict.fromkeys(Path(t) for t in target_dirs):
+        known.update(s.name for s in load_target(d).services)
+    for svc, image in overrides.items():
+        if svc not in known:
+            raise InputError(
+                f"--image {svc}={image}: no service {svc!r} in the target(s); services: {', '.join(sorted(known))}",
+                field="--image",
+            )
+
+
 def _report_dir(value: str) -> Path:
     path = Path(value)
     if path.exists() and not path.is_dir():
@@ -52,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     experiments = load_experiments([Path(p) for p in args.paths])  # all validated before any Docker call
     if not experiments:
         raise InputError("no experiment files found in " + ", ".join(args.paths))
+    _check_overrides(overrides, [e.target for e in experiments])
     return _run_suite(experiments, report_dir, overrides, args)
 
 
@@ -134,6 +153,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     target = load_target(Path(args.target))
     overrides = _image_overrides(args.image)
+    _check_overrides(overrides, [target.root])
     run_id = check_run_id(args.run_id) if args.run_id else None
     client = connect()
     ensure_images(client, [target], overrides=overrides, say=_say)
@@ -222,9 +242,11 @@ def cmd_gameday(args: argparse.Namespace) -> int:
 
     exp = load_experiment(Path(args.experiment))
     report_dir = _report_dir(args.report_dir)
+    overrides = _image_overrides(args.image)
+    _check_overrides(overrides, [exp.target])
     args.plain = True  # prompts and a live panel would fight over the terminal
     with OperatorConsole(exp) as pacer:
-        return _run_suite([exp], report_dir, _image_overrides(args.image), args, pacer=pacer, keep_stack=args.keep)
+        return _run_suite([exp], report_dir, overrides, args, pacer=pacer, keep_stack=args.keep)
 
 
 # ─────────────────────────────────── parser ───────────────────────────────────

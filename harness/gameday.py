@@ -10,6 +10,10 @@ offsets shift by the wait), so a team can watch dashboards between steps. Keys, 
 
 Without a terminal (piped input, tests) the same commands come one per line: an empty line or
 "go", "note TEXT" (or any other text, taken as a note), "abort".
+
+A "go" counts only for the fault that is waiting: one typed before the prompt is dropped, so no
+fault is ever injected on a stale key. When the input ends (EOF, e.g. stdin is /dev/null) and a
+fault is waiting, nobody can release it any more: the run is aborted rather than left holding.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class OperatorConsole:
         self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._abort: str | None = None
         self._waiting_for: str | None = None
+        self._eof = False
         self._saved_tty = None
         self._thread = threading.Thread(target=self._read, name="gameday-input", daemon=True)
 
@@ -68,6 +73,9 @@ class OperatorConsole:
             self._go.clear()
             self._waiting_for = None
             return True
+        if self._eof and self._abort is None:
+            self._abort = f"no operator: input closed while {fault.name} was waiting"
+            self._say(f"aborting: {self._abort}")
         return False
 
     def notes(self) -> list[str]:
@@ -97,6 +105,7 @@ class OperatorConsole:
         while self._abort is None:
             ch = os.read(fd, 1).decode(errors="replace")
             if not ch:
+                self._eof = True
                 return
             if ch in ("\n", "\r", " "):
                 self._go.set()
@@ -124,4 +133,5 @@ class OperatorConsole:
                 text = line[5:].strip() if line.startswith("note ") else line
                 if text:
                     self._notes.put(text)
-        # End of input is not an abort: pending faults simply wait until the hard cap.
+        # End of input aborts only when a fault is (or becomes) due: see ready().
+        self._eof = True

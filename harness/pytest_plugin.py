@@ -188,6 +188,31 @@ def continuum_load():
             pass
 
 
+def resolve_links(target, link) -> tuple[str, ...]:
+    """`link=` as in experiment files: "CLIENT->UPSTREAM" (an instance or a whole service), a
+    link's own name ("host-web"), or a list of those → the target's link (proxy) names."""
+    from harness.errors import InputError
+
+    exprs = [link] if isinstance(link, str) else list(link)
+    names = {l.name for l in target.links}
+    out: list[str] = []
+    for expr in exprs:
+        if expr in names:
+            found = [expr]
+        else:
+            client, _, up = expr.partition("->")
+            ups = {up}
+            for svc in target.services:
+                if svc.name == up:
+                    ups = set(svc.instance_names())
+            found = [l.name for l in target.links if l.client == client and l.upstream in ups]
+        if not found:
+            valid = ", ".join(f"{l.client}->{l.upstream}" for l in target.links) or "none"
+            raise InputError(f"no link {expr!r} in target {target.name!r}; links: {valid}", field="link")
+        out.extend(n for n in found if n not in out)
+    return tuple(out)
+
+
 @pytest.fixture
 def continuum_fault():
     """`with continuum_fault(stack, action, service=..., link=..., **params):` injects a fault for
@@ -197,10 +222,11 @@ def continuum_fault():
 
     @contextmanager
     def fault(stack, action, *, service=None, role=None, pick="one", link=None, toxics=(), seed=0, **params):
+        links = resolve_links(stack.target, link) if link else ()
         spec = FaultSpec(
             name=f"py-{action}", action=action, at_s=0.0,
             select=Selector(service=service, role=role, pick=pick, seed=seed) if (service or role) else None,
-            links=(link,) if link else (), toxics=tuple(toxics), params=tuple(params.items()),
+            links=links, toxics=tuple(toxics), params=tuple(params.items()),
         )
         injection = inject(FaultContext(stack=stack, run_id=stack.run_id), spec)
         try:

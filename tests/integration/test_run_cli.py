@@ -1,0 +1,187 @@
+"""`continuum run` as users and CI call it: a subprocess on short experiments against the echo
+target, judged by its exit code, its four report files and what it leaves on the engine.
+
+Every check on the engine is scoped to the run id read from the run's own journal (others may
+share the engine), except the bad-input case, which has no run id and is checked through the
+engine's event stream: no container may be created by that process at all.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FIXTURES, ROOT, continuum, run_objects, wait_gone
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+EXP = FIXTURES / "experiments"
+REPORT_FILES = ("junit.xml", "results.json", "journal.jsonl", "report.html")
+
+
+def journal(report_dir: Path) -> list[dict]:
+    """The journal's events; a torn last line (the writer was killed mid-write) is skipped."""
+    path = report_dir / "journal.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def events(report_dir: Path, name: str) -> list[dict]:
+    return [e for e in journal(report_dir) if e.get("event") == name]
+
+
+def start(*args: str) -> tuple[subprocess.Popen, Path]:
+    """`continuum ARGS` in the background, output to a file (no pipe to fill up)."""
+    log = Path(args[args.index("--report-dir") + 1]).with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fh = log.open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+    fh.close()
+    return proc, log
+
+
+def wait_for_event(proc: subprocess.Popen, report_dir: Path, name: str, timeout_s: float = 90) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = events(report_dir, name)
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            raise AssertionError(f"continuum exited {proc.returncode} before {name}")
+        time.sleep(0.1)
+    raise AssertionError(f"no {name} in the journal after {timeout_s} s")
+
+
+def check_reports(report_dir: Path, verdict: str) -> dict:
+    """All four files exist and parse; returns results.json."""
+    for name in REPORT_FILES:
+        assert (report_dir / name).is_file(), f"{name} missing"
+    suites = ET.parse(report_dir / "junit.xml").getroot()
+    assert suites.tag == "testsuites"
+    props = {p.get("name"): p.get("value") for p in suites.iter("property")}
+    assert props["verdict"] == verdict
+    doc = json.loads((report_dir / "results.json").read_text())
+    assert [r["verdict"] for r in doc["runs"]] == [verdict]
+    lines = (report_dir / "journal.jsonl").read_text().splitlines()
+    assert lines and all(isinstance(json.loads(line), dict) for line in lines)
+    html = (report_dir / "report.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") and doc["runs"][0]["experiment"] in html
+    return doc
+
+
+def test_pass_exits_0_with_four_reports(tmp_path, docker_client):
+    out = tmp_path / "pass"
+    r = continuum("run", str(EXP / "echo-pass.yaml"), "--report-dir", str(out), timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = check_reports(out, "PASS")
+    run = doc["runs"][0]
+    assert run["exit_code"] == 0 and run["phases"][0]["requests"] >= 50
+    suites = ET.parse(out / "junit.xml").getroot()
+    assert suites.get("failures") == "0" and suites.get("errors") == "0"
+    assert run_objects(docker_client, run["run_id"]) == (0, 0)
+
+
+def test_slo_miss_exits_1_with_failure_in_junit(tmp_path, docker_client):
+    out = tmp_path / "fail"
+    r = continuum("run", str(EXP / "echo-fail.yaml"), "--report-dir", str(out), timeout=180)
+    assert r.returncode == 1, r.stdout + r.stderr
+    doc = check_reports(out, "FAIL")
+    failures = [f.get("message") for f in ET.parse(out / "junit.xml").getroot().iter("failure")]
+    assert any("availability" in m and "99.9%" in m for m in failures), failures
+    assert [e["fault"] for e in events(out, "fault_reverted")] == ["link-down"]
+    assert run_objects(docker_client, doc["runs"][0]["run_id"]) == (0, 0)
+
+
+def test_too_few_samples_exits_4(tmp_path, docker_client):
+    out = tmp_path / "inconclusive"
+    r = continuum("run", str(EXP / "echo-inconclusive.yaml"), "--report-dir", str(out), timeout=180)
+    assert r.returncode == 4, r.stdout + r.stderr
+    doc = check_reports(out, "INCONCLUSIVE")
+    assert any("min_samples" in reason for reason in doc["runs"][0]["reasons"])
+    skipped = list(ET.parse(out / "junit.xml").getroot().iter("skipped"))
+    assert skipped, "an unjudged run is <skipped> in junit.xml, never a pass"
+
+
+def test_bad_file_exits_2_with_location_and_no_container(tmp_path, docker_client):
+    from harness.runid import owner_alive
+
+    since = int(time.time()) - 1
+    r = continuum("run", str(EXP / "bad" / "syntax.yaml"), "--report-dir", str(tmp_path / "bad"), timeout=60)
+    until = int(time.time()) + 1
+    assert r.returncode == 2
+    assert "syntax.yaml:8:1" in r.stderr and "bogus_field" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert not (tmp_path / "bad" / "journal.jsonl").exists()
+    # The engine's own record: no container was created in that interval by a process that no
+    # longer exists (ours has exited; a live owner is someone else sharing the engine).
+    created = [
+        e for e in docker_client.events(since=since, until=until, decode=True,
+                                        filters={"type": "container", "event": "create",
+                                                 "label": "io.continuum.run-id"})
+        if not owner_alive(e["Actor"]["Attributes"].get("io.continuum.owner", "detached"))
+    ]
+    assert created == [], created
+
+
+def test_bad_image_flag_exits_2_before_any_container(tmp_path):
+    for value in ("web=", "web", "nosuch=continuum/echo-web:latest"):
+        r = continuum("run", str(EXP / "echo-pass.yaml"), "--image", value, "--report-dir", str(tmp_path / "img"),
+                      timeout=60)
+        assert r.returncode == 2, (value, r.stderr)
+        assert "--image" in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "img" / "journal.jsonl").exists(), value
+
+
+def test_sigint_mid_fault_reverts_and_exits_130(tmp_path, docker_client):
+    out = tmp_path / "sigint"
+    proc, log = start("run", str(EXP / "echo-long-fault.yaml"), "--report-dir", str(out))
+    try:
+        run_id = wait_for_event(proc, out, "run_start")["run_id"]
+        wait_for_event(proc, out, "fault_injected")
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 130, log.read_text()
+    reverted = events(out, "fault_reverted")
+    assert [e["fault"] for e in reverted] == ["link-down"] and reverted[0]["confirmed"] is True
+    names = [e["event"] for e in journal(out)]
+    assert names.index("fault_injected") < names.index("fault_reverted")
+    assert "Traceback" not in log.read_text()
+    assert run_objects(docker_client, run_id) == (0, 0)
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["runs"][0]["interrupted"] is True and doc["runs"][0]["verdict"] == "ERROR"
+
+
+def test_sigkill_mid_fault_reaper_cleans_up(tmp_path, docker_client):
+    out = tmp_path / "sigkill"
+    proc, log = start("run", str(EXP / "echo-long-fault.yaml"), "--report-dir", str(out))
+    try:
+        run_id = wait_for_event(proc, out, "run_start")["run_id"]
+        wait_for_event(proc, out, "fault_injected")
+        assert run_objects(docker_client, run_id)[0] >= 2  # web + the run's Toxiproxy
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        t_kill = time.monotonic()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    took = wait_gone(docker_client, run_id, 15)
+    print(f"\nSIGKILL mid-fault → run {run_id} gone in {took if took is None else round(took, 2)} s "
+          f"(measured from the kill: {time.monotonic() - t_kill:.2f} s)")
+    assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after 15 s"
