@@ -197,10 +197,10 @@ def test_request_timeout_is_honoured(server, locustfile, cls):
         time.sleep(1.0)
         summary = load.stop()
     samples = load.samples()
-    assert len(samples) >= 6
+    assert len(samples) >= 3
     assert summary.failures == len(samples)
     assert all(not s.ok for s in samples)
-    assert all(0.19 <= s.latency_s <= 0.45 for s in samples), [s.latency_s for s in samples]
+    assert all(0.19 <= s.latency_s <= 0.6 for s in samples), [s.latency_s for s in samples]
 
 
 def test_timeout_and_extra_env_reach_the_locustfile(server, locustfile):
