@@ -118,9 +118,10 @@ def longest_outage(samples: Sequence[Sample], start: float, end: float, t0: floa
     """The longest interval in [start, end] with no success (see module docstring).
 
     Samples must be those that started in [start, end]; offsets are relative to `t0`
-    (default `start`). None only when the interval is empty.
+    (default `start`). None when the interval is empty or no request was sent in it: an
+    outage measured over nothing is unknown, not "the whole span" (all requests failing is).
     """
-    if end <= start:
+    if end <= start or not samples:
         return None
     origin = start if t0 is None else t0
     best = (0.0, start, start)
