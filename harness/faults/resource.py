@@ -62,7 +62,7 @@ def _memory(fault: FaultSpec, names, containers, limit: int) -> Injection:
     def revert() -> str:
         for c, mem in before:
             value = mem or UNLIMITED_MEMORY
-            c.update(mem_limit=value, memswap_limit=-1 if not mem else value)
+            c.update(mem_limit=value, memswap_limit=value)  # memory ≤ memory+swap, raised together
             c.reload()
             if (c.attrs["HostConfig"].get("Memory") or 0) not in (value, 0):
                 raise FaultError(f"memory limit of {c.name} not restored")

@@ -1,0 +1,168 @@
+"""Every fault family against the real engine, the real Toxiproxy and real iptables: each
+injection is checked by its effect, and each revert by reading the state back."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.faults import FaultContext, inject
+from harness.faults.netns import container_pid, iptables
+from harness.model import FaultSpec, Selector, Toxic
+from harness.stack.stack import Stack
+from harness.target import load_target
+from tests.helpers import FIXTURES
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def stack(docker_client):
+    with Stack(load_target(FIXTURES / "pair"), client=docker_client) as s:
+        yield s
+
+
+@pytest.fixture
+def ctx(stack):
+    return FaultContext(stack=stack, run_id=stack.run_id)
+
+
+def reach(stack, src: str, dst: str, timeout_s: float = 1.0) -> bool:
+    """Can `src` open an HTTP request to `dst`'s real container (not through Toxiproxy)?"""
+    code, _ = stack.container(src).exec_run(
+        ["curl", "-fsS", "-m", str(timeout_s), "-o", "/dev/null", f"http://{stack.object_name(dst)}:8080/healthz"]
+    )
+    return code == 0
+
+
+def status(stack, name: str) -> str:
+    c = stack.container(name)
+    c.reload()
+    return c.status
+
+
+def our_rules(stack, name: str, comment: str) -> list[str]:
+    pid = container_pid(stack.container(name))
+    return [r for r in iptables(pid, ["-S"]).splitlines() if comment in r]
+
+
+def test_kill_with_window_then_started_again(stack, ctx):
+    inj = inject(ctx, FaultSpec("k", "container.kill", 0, for_s=1, select=Selector(service="client-2")))
+    assert inj.targets == ("client-2",) and status(stack, "client-2") == "exited"
+    inj.revert()
+    assert status(stack, "client-2") == "running"
+
+
+def test_stop_and_pause(stack, ctx):
+    inj = inject(ctx, FaultSpec("s", "container.stop", 0, for_s=1, select=Selector(service="client-2")))
+    assert status(stack, "client-2") == "exited"
+    inj.revert()
+    assert status(stack, "client-2") == "running"
+    inj = inject(ctx, FaultSpec("p", "container.pause", 0, for_s=1, select=Selector(service="server")))
+    assert status(stack, "server") == "paused"
+    assert not reach(stack, "client-1", "server"), "a paused server must not answer"
+    inj.revert()
+    assert status(stack, "server") == "running" and reach(stack, "client-1", "server")
+
+
+def test_partition_both_ways_cuts_only_the_named_pair(stack, ctx):
+    f = FaultSpec("cut", "partition", 0, for_s=1, groups=(("client-1",), ("server",)))
+    assert reach(stack, "client-1", "server")
+    inj = inject(ctx, f)
+    try:
+        assert not reach(stack, "client-1", "server")
+        assert reach(stack, "client-2", "server"), "the partition leaked beyond its groups"
+        assert not reach(stack, "server", "client-1")
+    finally:
+        inj.revert()
+    assert reach(stack, "client-1", "server") and reach(stack, "server", "client-1")
+    comment = f"continuum:{stack.run_id}:cut"
+    assert our_rules(stack, "client-1", comment) == [] and our_rules(stack, "server", comment) == []
+
+
+def test_partition_one_way_drops_only_a_to_b(stack, ctx):
+    f = FaultSpec("oneway", "partition", 0, for_s=1, groups=(("client-1",), ("server",)), one_way=True)
+    inj = inject(ctx, f)
+    comment = f"continuum:{stack.run_id}:oneway"
+    try:
+        a, b = our_rules(stack, "client-1", comment), our_rules(stack, "server", comment)
+        assert a and all(r.startswith("-A OUTPUT") for r in a)
+        assert b and all(r.startswith("-A INPUT") for r in b)
+        assert not reach(stack, "client-1", "server")
+    finally:
+        inj.revert()
+    assert reach(stack, "client-1", "server")
+
+
+def test_total_packet_loss_and_revert(stack, ctx):
+    inj = inject(ctx, FaultSpec("loss", "network.loss", 0, for_s=1, select=Selector(service="server"),
+                                params=(("percent", 100.0),)))
+    try:
+        assert not reach(stack, "client-1", "server")
+    finally:
+        inj.revert()
+    assert reach(stack, "client-1", "server")
+
+
+def test_cpu_and_memory_limits_are_set_and_restored(stack, ctx):
+    c = stack.container("client-1")
+    inj = inject(ctx, FaultSpec("cpu", "resource.cpu", 0, for_s=1, select=Selector(service="client-1"),
+                                params=(("cpus", 0.25),)))
+    c.reload()
+    assert c.attrs["HostConfig"]["CpuQuota"] == 25_000 and c.attrs["HostConfig"]["CpuPeriod"] == 100_000
+    inj.revert()
+    c.reload()
+    assert (c.attrs["HostConfig"]["CpuQuota"] or 0) <= 0
+    inj = inject(ctx, FaultSpec("mem", "resource.memory", 0, for_s=1, select=Selector(service="client-1"),
+                                params=(("memory_bytes", 256 * 2**20),)))
+    c.reload()
+    assert c.attrs["HostConfig"]["Memory"] == 256 * 2**20
+    inj.revert()
+    c.reload()
+    assert c.attrs["HostConfig"]["Memory"] != 256 * 2**20
+    assert status(stack, "client-1") == "running"
+
+
+def test_rolling_restart_keeps_at_most_one_down(stack, ctx):
+    f = FaultSpec("roll", "container.rolling_restart", 0, for_s=30, select=Selector(service="client", pick="all"))
+    inj = inject(ctx, f)
+    seen_down = 0
+    while inj.background.is_alive():
+        down = sum(status(stack, n) != "running" for n in ("client-1", "client-2"))
+        assert down <= 1, "a rolling restart took both replicas down at once"
+        seen_down = max(seen_down, down)
+        time.sleep(0.05)
+    inj.revert()
+    assert seen_down == 1, "never saw an instance restarting"
+    assert status(stack, "client-1") == status(stack, "client-2") == "running"
+
+
+def test_toxics_on_the_real_toxiproxy_are_read_back(stack, ctx):
+    tp = stack.toxiproxy
+    f = FaultSpec("slow", "network.latency", 0, for_s=1, links=("host-server",),
+                  toxics=(Toxic("latency", (("latency", 250), ("jitter", 0)), "downstream"),))
+    inj = inject(ctx, f)
+    assert tp.toxic_names("host-server") == {"continuum-slow-downstream-0"}
+    inj.revert()
+    assert tp.toxic_names("host-server") == set()
+    inj = inject(ctx, FaultSpec("down", "network.down", 0, for_s=1, links=("host-server",)))
+    assert tp.proxy("host-server")["enabled"] is False
+    inj.revert()
+    assert tp.proxy("host-server")["enabled"] is True
+
+
+def test_latency_of_known_size_is_measured_as_that_size(docker_client):
+    """300 ms of downstream latency on the only way in must move p50 by 300 ms (±30 ms)."""
+    from harness.loader import load_experiment
+    from harness.run import run_experiment
+
+    exp = load_experiment(FIXTURES / "experiments" / "pair-latency.yaml")
+    record, result = run_experiment(exp)
+    assert result.harness_error is None, result.harness_error
+    base = result.phase("baseline").latency_p50_s
+    during = result.phase("fault:slow").latency_p50_s
+    print(f"p50 baseline {base * 1000:.1f} ms, during 300 ms latency {during * 1000:.1f} ms")
+    assert abs((during - base) - 0.300) < 0.030
