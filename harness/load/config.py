@@ -26,6 +26,7 @@ class WorkerConfig:
     max_duration_s: float           # the worker starts stopping by itself after this long
     stop_grace_s: float             # how long users may finish their current task on stop
     flush_interval_s: float = 0.05
+    hard_cap_slack_s: float = 10.0  # SIGALRM kills the worker this long after max_duration + grace
     env: Mapping[str, str] = field(default_factory=dict)
 
     def to_line(self) -> bytes:
@@ -62,7 +63,8 @@ class WorkerConfig:
              f"user_class must be a Python identifier, got {self.user_class!r}")
         need(isinstance(self.host, str) and self.host != "", "host must be a URL")
         need(_is_int(self.users) and self.users >= 1, f"users must be an integer >= 1, got {self.users!r}")
-        for name in ("spawn_rate", "request_timeout_s", "max_duration_s", "stop_grace_s", "flush_interval_s"):
+        for name in ("spawn_rate", "request_timeout_s", "max_duration_s", "stop_grace_s", "flush_interval_s",
+                     "hard_cap_slack_s"):
             v = getattr(self, name)
             need(_is_num(v) and math.isfinite(v), f"{name} must be a finite number, got {v!r}")
         need(self.spawn_rate > 0, "spawn_rate must be > 0")
@@ -70,6 +72,7 @@ class WorkerConfig:
         need(self.max_duration_s > 0, "max_duration_s must be > 0")
         need(self.stop_grace_s >= 0, "stop_grace_s must be >= 0")
         need(0 < self.flush_interval_s <= 5, "flush_interval_s must be in (0, 5]")
+        need(self.hard_cap_slack_s > 0, "hard_cap_slack_s must be > 0")
         need(isinstance(self.env, Mapping)
              and all(isinstance(k, str) and isinstance(v, str) for k, v in self.env.items()),
              "env must map strings to strings")

@@ -45,6 +45,7 @@ class LoadSummary:
     writes: int
     t_stop: float           # monotonic: users stopped
     grace_exceeded: bool    # some users were still in a task after stop_grace_s and were killed
+    user_errors: int = 0    # tasks that raised (not failed requests); tracebacks are on stderr
 
 
 class LoadGenerator:
@@ -63,6 +64,7 @@ class LoadGenerator:
         *,
         stop_grace_s: float | None = None,
         ready_timeout_s: float = 30.0,
+        hard_cap_slack_s: float = 10.0,
         python: str | None = None,
     ):
         path = Path(locustfile).resolve()
@@ -72,6 +74,7 @@ class LoadGenerator:
             locustfile=str(path), user_class=user_class, host=host, users=users,
             spawn_rate=float(spawn_rate), request_timeout_s=float(request_timeout_s),
             max_duration_s=float(max_duration_s), stop_grace_s=float(stop_grace_s), env=dict(env),
+            hard_cap_slack_s=float(hard_cap_slack_s),
         )
         try:
             self._config.validate()
@@ -302,6 +305,7 @@ class LoadGenerator:
                 reason=str(body["reason"]), requests=int(body["requests"]), failures=int(body["failures"]),
                 writes=int(body["writes"]), t_stop=float(body["t_stop"]),
                 grace_exceeded=bool(body.get("grace_exceeded", False)),
+                user_errors=int(body.get("user_errors", 0)),
             )
             with self._cond:
                 self._end = summary

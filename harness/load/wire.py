@@ -22,7 +22,8 @@ Kinds and payloads:
              Strings (request names and error classes) are interned per stream: each batch
              lists only the strings not sent before, appended in order to the table that
              starts as [""]; records refer to them by index. ok is 0/1.
-``E`` end    {"reason", "requests", "failures", "writes", "t_stop" (monotonic, users stopped),
+``E`` end    {"reason", "requests", "failures", "writes", "user_errors" (tasks that raised),
+             "t_stop" (monotonic, users stopped),
              "grace_exceeded" (users still in a task after stop_grace_s were killed)}
 ``X`` error  {"type", "message", "stage"} (the worker exits non-zero after it)
 """

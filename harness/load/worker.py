@@ -45,7 +45,6 @@ from harness.load.config import REQUEST_TIMEOUT_ENV, WorkerConfig
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-HARD_CAP_SLACK_S = 10.0     # SIGALRM this long after max_duration + grace, whatever happens
 
 
 class WorkerFailure(Exception):
@@ -97,9 +96,14 @@ class Recorder:
         self.requests = 0
         self.failures = 0
         self.writes = 0
+        self.user_errors = 0
 
     def on_request(self, response_time=0.0, name="", exception=None, context=None, **_kw) -> None:
         self.pending.append((time.monotonic(), response_time, name, exception, context))
+
+    def on_user_error(self, **_kw) -> None:
+        """A task raised (not a failed request): Locust logs the traceback to stderr."""
+        self.user_errors += 1
 
     def take_batch(self) -> dict | None:
         pending = self.pending
@@ -246,6 +250,7 @@ def run(out: Wire) -> int:
                             type(e).__name__) from None
     rec = Recorder()
     env.events.request.add_listener(rec.on_request)
+    env.events.user_error.add_listener(rec.on_user_error)
 
     stop_event = gevent.event.Event()
     reason: list[str] = []
@@ -255,9 +260,11 @@ def run(out: Wire) -> int:
             reason.append(why)
         stop_event.set()
 
+    flush_done = gevent.event.Event()
+
     def flusher() -> None:
-        while True:
-            gevent.sleep(cfg.flush_interval_s)
+        # ends only between frames (never killed: a kill inside nb_write would cut a frame)
+        while not flush_done.wait(cfg.flush_interval_s):
             batch = rec.take_batch() or {"n": [], "s": [], "w": []}   # empty: a heartbeat
             batch["u"] = runner.user_count
             out.send(wire.BATCH, batch)
@@ -282,7 +289,7 @@ def run(out: Wire) -> int:
             buf += data
 
     # Hard cap: if the loop never gets to stop (a wedged locustfile), the kernel ends us.
-    signal.setitimer(signal.ITIMER_REAL, cfg.max_duration_s + cfg.stop_grace_s + HARD_CAP_SLACK_S)
+    signal.setitimer(signal.ITIMER_REAL, cfg.max_duration_s + cfg.stop_grace_s + cfg.hard_cap_slack_s)
     gevent.signal_handler(signal.SIGTERM, request_stop, "sigterm")
 
     runner.start(cfg.users, cfg.spawn_rate, wait=False)
@@ -301,14 +308,15 @@ def run(out: Wire) -> int:
     else:
         runner.greenlet.kill(block=True)
     t_stop = time.monotonic()
-    flush_g.kill(block=True)
+    flush_done.set()
+    flush_g.join()
     cap_g.kill(block=False)
     stdin_g.kill(block=False)
     batch = rec.take_batch() or {"n": [], "s": [], "w": []}
     batch["u"] = runner.user_count
     out.send(wire.BATCH, batch)
     out.send(wire.END, {"reason": reason[0], "requests": rec.requests, "failures": rec.failures,
-                        "writes": rec.writes, "t_stop": t_stop,
+                        "writes": rec.writes, "user_errors": rec.user_errors, "t_stop": t_stop,
                         "grace_exceeded": bool(cfg.stop_grace_s) and t_stop - t_quit >= cfg.stop_grace_s})
     signal.setitimer(signal.ITIMER_REAL, 0)
     return EXIT_OK

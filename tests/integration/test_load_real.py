@@ -53,6 +53,20 @@ LOCUSTFILE = textwrap.dedent('''
         def slow(self):
             self.client.get("/slow", name="slow")
 
+    class Raises(FastHttpUser):
+        wait_time = constant(0.01)
+        @task
+        def oops(self):
+            self.client.get("/ok", name="ok")
+            raise ValueError("a bug in the profile")
+
+    class Wedged(FastHttpUser):
+        @task
+        def spin(self):
+            self.client.get("/ok", name="ok")
+            while True:         # never yields: the event loop is stuck
+                pass
+
     class TimeoutEnv(FastHttpUser):
         wait_time = constant(0.01)
         @task
@@ -269,6 +283,23 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_tasks_that_raise_are_counted(server, locustfile):
+    with gen(locustfile, "Raises", server.url, users=2) as load:
+        time.sleep(0.5)
+    assert load.summary.user_errors == len(load.samples()) == server.count["/ok"] > 0
+
+
+def test_wedged_worker_is_ended_by_its_hard_cap(server, locustfile):
+    load = gen(locustfile, "Wedged", server.url, users=1, max_duration_s=0.3, stop_grace_s=0.2,
+               hard_cap_slack_s=0.5)
+    load.start()
+    t = time.monotonic()
+    assert load._proc.wait(timeout=10) == -signal.SIGALRM
+    assert time.monotonic() - t < 5
+    with pytest.raises(LoadError, match=f"signal {int(signal.SIGALRM)}"):
+        load.stop()
 
 
 def test_missing_user_class_is_a_load_error(server, locustfile):
