@@ -35,6 +35,8 @@ class DataTier:
         self._metrics = metrics
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, int], redis.Redis] = {}
+        # Discovery's ROLE checks use their own short-timeout connections (see _role).
+        self._probes: dict[tuple[str, int], redis.Redis] = {}
         self._sentinels = [
             redis.Redis(
                 host=h, port=p, socket_timeout=cfg.sentinel_timeout_s,
@@ -55,6 +57,11 @@ class DataTier:
     # ── clients ──
 
     def client_for(self, addr: tuple[str, int]) -> redis.Redis:
+        # A known client is returned without the lock, so reads sent to replicas while the
+        # primary is away do not queue behind a discovery holding it.
+        c = self._clients.get(addr)
+        if c is not None:
+            return c
         with self._lock:
             return self._client_for_locked(addr)
 
@@ -139,7 +146,7 @@ class DataTier:
                 continue
             tried.add(addr)
             try:
-                role = self._client_for_locked(addr).execute_command("ROLE")
+                role = self._role(addr)
             except redis.RedisError as e:
                 problems.append(f"{addr[0]}: {e}")
                 continue
@@ -147,6 +154,27 @@ class DataTier:
                 return addr
             problems.append(f"{addr[0]} says it is a {role[0] if role else '?'}")
         raise NoPrimary("; ".join(problems) or "no sentinel named a primary")
+
+    def _role(self, addr: tuple[str, int]) -> list:
+        """ROLE of one node, with Sentinel's short timeouts rather than the data path's.
+
+        Discovery runs under the lock, and in a failover the Sentinels keep naming the dead
+        primary for a second or two. Connecting to it through the interposed link does not fail
+        fast (the connection is accepted, then hangs), so with the data path's 0.6 s read timeout
+        every discovery spent ~0.6 s there while every other request thread waited on the lock,
+        reads to replicas included — and a switch that happened meanwhile was seen up to 0.6 s
+        late. ROLE is a tiny local reply: 0.25 s is plenty for a live node.
+        """
+        c = self._probes.get(addr)
+        if c is None:
+            c = redis.Redis(
+                host=addr[0], port=addr[1], decode_responses=True,
+                socket_timeout=self._cfg.sentinel_timeout_s,
+                socket_connect_timeout=self._cfg.sentinel_timeout_s,
+                max_connections=4, health_check_interval=0,
+            )
+            self._probes[addr] = c
+        return c.execute_command("ROLE")
 
     # ── replicas, for reads while the primary is away ──
 

@@ -1,0 +1,103 @@
+"""The standard suite's claims, shortened for CI, on the real reference target and its fragile twin.
+
+Each test loads a suite experiment, shortens it with `dataclasses.replace` (25 s of load, the
+fault at 8 s) and runs it on real Docker, Toxiproxy and Locust (one stack at a time, ~1 min
+each with stack up/down). Known-answer style: the assertions are on measured values (failed
+requests, outage, time to writes, lost writes), not only on the verdict.
+
+Shortened runs drop `steady_state`: an 8 s baseline of ~2 500 requests cannot carry a 99.9%
+bar (two failed requests fail it) on a shared two-core machine; the full experiments keep it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from harness.loader import load_experiment
+from harness.measure import Verdict
+from harness.run import run_experiment
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parents[2]
+FRAGILE = ROOT / "targets/reference-fragile"
+
+
+def shortened(path: str, *, at_s: float = 8.0, for_s: float | None = 8.0, duration_s: float = 25.0, **changes):
+    exp = load_experiment(ROOT / path)
+    [fault] = exp.faults
+    fault = dataclasses.replace(fault, at_s=at_s, for_s=for_s)
+    return dataclasses.replace(exp, duration_s=duration_s, faults=(fault,), steady_state=(), **changes)
+
+
+def failed_in(record, start: float, end: float, name: str | None = None) -> int:
+    return sum(1 for s in record.samples if not s.ok and start <= s.t < end and (name is None or s.name == name))
+
+
+def test_app_replica_kill_reference_costs_nothing(docker_client):
+    exp = shortened("experiments/app-replica-kill.yaml")
+    record, result = run_experiment(exp)
+    print(result.verdict, result.reasons, result.overall, result.durability, sep="\n")
+
+    assert result.harness_error is None
+    [fault] = record.faults
+    assert len(fault.targets) == 1 and fault.targets[0].startswith("app-")
+    # HAProxy retries and redispatches: the killed replica's requests are replayed elsewhere.
+    # Allow a handful (a request can die mid-response, which is not replayed).
+    assert failed_in(record, fault.injected_t - 2.0, fault.reverted_t + 5.0) <= 5
+    assert result.overall.availability >= 0.995
+    assert result.time_to_recover_s is not None and result.time_to_recover_s <= 5.0
+    assert result.longest_outage.duration_s < 1.0
+    assert result.durability.audited and result.durability.lost == 0
+    assert result.durability.money_conserved is True
+    assert result.verdict == Verdict.PASS, result.reasons
+
+
+def test_app_kill_on_fragile_twin_costs_availability(docker_client):
+    # No abort_if: measure the whole outage, not just until the abort line.
+    exp = shortened("experiments/fragile/app-replica-kill-fragile.yaml", abort_if=None)
+    assert exp.target == FRAGILE
+    record, result = run_experiment(exp)
+    print(result.verdict, result.reasons, result.overall, result.longest_outage, sep="\n")
+
+    assert result.harness_error is None
+    [fault] = record.faults
+    assert fault.targets == ("app",)
+    window = fault.reverted_t - fault.injected_t
+    # The only app is dead for the whole window: nothing succeeds until it is back and the
+    # twin's HAProxy (inter 2 s, rise 2) takes it in again.
+    outage = result.longest_outage
+    assert outage.duration_s >= window - 0.5, (outage, window)
+    assert outage.duration_s <= window + 15.0, (outage, window)
+    assert abs((record.t0 + outage.start_s) - fault.injected_t) < 2.0
+    assert failed_in(record, fault.injected_t, fault.reverted_t) > 100
+    assert result.overall.availability < 0.9
+    assert result.verdict == Verdict.FAIL
+    assert any(r.startswith("availability") for r in result.reasons), result.reasons
+    assert any(r.startswith("time_to_recover") for r in result.reasons), result.reasons
+
+
+def test_redis_primary_kill_reference_fails_writes_over_without_loss(docker_client):
+    exp = shortened("experiments/redis-primary-kill.yaml", for_s=10.0)
+    record, result = run_experiment(exp)
+    print(result.verdict, result.reasons, result.overall, result.durability, sep="\n")
+
+    assert result.harness_error is None
+    [fault] = record.faults
+    assert fault.targets == ("redis-1",)      # the primary at start
+    transfers_ok = [s for s in record.samples if s.name == "transfer" and s.ok and s.t >= fault.injected_t]
+    assert transfers_ok, "no transfer succeeded after the primary was killed"
+    time_to_writes = min(s.t + s.latency_s for s in transfers_ok) - fault.injected_t
+    print(f"time to writes {time_to_writes:.2f} s")
+    # Sentinel down-after 2 s + election + promotion + the apps re-finding the primary.
+    assert 1.0 <= time_to_writes <= 8.0, time_to_writes
+    # Reads are served by replicas meanwhile: balances keep succeeding through the failover.
+    reads_ok = sum(1 for s in record.samples if s.name == "balance" and s.ok
+                   and fault.injected_t <= s.t < fault.injected_t + time_to_writes)
+    assert reads_ok > 0
+    assert result.durability.audited and result.durability.lost == 0
+    assert result.durability.unexpected == 0
+    assert result.durability.money_conserved is True
+    assert result.verdict == Verdict.PASS, result.reasons
