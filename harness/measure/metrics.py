@@ -158,13 +158,21 @@ def recovery_threshold(slo: Sequence[Assertion]) -> Assertion:
 
 def time_to_recover(timeline: Timeline, fault: FaultEvent, t_end: float, window_s: float,
                     bar: Assertion, step_s: float = RECOVERY_STEP_S) -> FaultRecovery:
-    """First window of `window_s` (from injection, `step_s` apart) with >= 1 request meeting `bar`."""
-    k = 0
-    while True:
+    """Time from injection until the SLO is met *for good*: windows of `window_s`, `step_s`
+    apart, from the injection to `t_end` (the caller passes the next fault's injection when
+    there is one, so that fault's damage is not charged to this one). Recovery is the end of
+    the last window that missed the bar (a window with no request at all misses it: nothing
+    answered); 0 if none did; not recovered if the last window still misses it. A first good
+    window followed by more damage is not a recovery."""
+    windows = int((t_end - fault.injected_t - window_s) / step_s + 1e-9) + 1
+    if windows <= 0:
+        return FaultRecovery(fault.fault, False, None, bar.threshold, window_s)
+    last_bad = -1
+    for k in range(windows):
         start = fault.injected_t + k * step_s
-        if start + window_s > t_end + 1e-9:
-            return FaultRecovery(fault.fault, False, None, bar.threshold, window_s)
         requests, ok = timeline.counts(start, start + window_s)
-        if requests and bar.holds(ok / requests):
-            return FaultRecovery(fault.fault, True, round(k * step_s, 6), bar.threshold, window_s)
-        k += 1
+        if not requests or not bar.holds(ok / requests):
+            last_bad = k
+    if last_bad == windows - 1:
+        return FaultRecovery(fault.fault, False, None, bar.threshold, window_s)
+    return FaultRecovery(fault.fault, True, round((last_bad + 1) * step_s, 6), bar.threshold, window_s)

@@ -37,6 +37,12 @@ _NEGATION = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!="}
 STEADY_SCOPES = ("baseline", "recovery")
 
 
+def _span_end(fault, faults, t_end: float) -> float:
+    """A fault is judged until the next fault lands (or the run ends)."""
+    later = [f.injected_t for f in faults if f.injected_t > fault.injected_t]
+    return min([t_end, *later])
+
+
 def format_value(metric: str, value: float | None, decimals: int = 2) -> str:
     """A measured value for humans, in the metric's unit: 99.41%, 412 ms, 2.31 s, 3, 512.0 req/s."""
     if value is None:
@@ -147,7 +153,7 @@ def evaluate(record: RunRecord) -> Result:
             injected_s=f.injected_t - t0,
             reverted_s=None if f.reverted_t is None else f.reverted_t - t0,
             detail=f.detail,
-            recovery=time_to_recover(tl, f, t_end, exp.recovery_window_s, bar),
+            recovery=time_to_recover(tl, f, _span_end(f, record.faults, t_end), exp.recovery_window_s, bar),
             error_window=windows.get(f.fault),
         )
         for f in sorted(record.faults, key=lambda f: f.injected_t)

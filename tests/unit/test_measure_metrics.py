@@ -139,3 +139,16 @@ def test_timeline_steps():
     assert steps[9].p50_s is None
     assert steps[3].offset_s == pytest.approx(0.3)
     assert Timeline(samples).counts(T0, T0 + 0.5) == (50, 50)
+
+
+def test_time_to_recover_is_sustained_later_damage_counts():
+    # clean from 3.5 s, then failing again from 6.0 to 7.0 s: recovery only at 7.0 s (TTR 5.0)
+    samples = steady_samples(
+        T0, T0 + 10.0, 200, fails=lambda t, lat: T0 + 2.0 <= t < T0 + 3.5 or T0 + 6.0 <= t < T0 + 7.0
+    )
+    f = FaultEvent("part", "partition", ("a", "|", "b"), T0 + 2.0, T0 + 3.0)
+    rec = time_to_recover(Timeline(samples), f, T0 + 10.0, 1.0, BAR)
+    assert rec.recovered and rec.time_to_recover_s == pytest.approx(5.0)
+    # judged only until the next fault lands: the caller passes that as the end
+    rec = time_to_recover(Timeline(samples), f, T0 + 5.5, 1.0, BAR)
+    assert rec.recovered and rec.time_to_recover_s == pytest.approx(1.5)
