@@ -13,6 +13,7 @@ covers SIGKILL of the harness; a janitor sweeps orphans of dead owners on the ne
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -265,7 +266,9 @@ class Stack:
             command=list(svc.command) if svc.command else None,
             entrypoint=list(svc.entrypoint) if svc.entrypoint else None,
             environment=[f"{k}={v}" for k, v in svc.environment],
-            ports={f"{p.container_port}/{p.protocol}": ("127.0.0.1", p.host_port) for p in svc.ports},
+            # A port chosen now, not by Docker at start: a killed and restarted instance must
+            # come back on the same address, or load and the audit would lose it.
+            ports={f"{p.container_port}/{p.protocol}": ("127.0.0.1", p.host_port or _free_port()) for p in svc.ports},
             cap_add=list(svc.cap_add) or None,
             stop_signal="SIGTERM",
             healthcheck=None
@@ -399,6 +402,12 @@ class Stack:
 
     def links(self) -> tuple[LinkSpec, ...]:
         return self.target.links
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _remove_container(container: Container) -> None:

@@ -166,3 +166,13 @@ def test_latency_of_known_size_is_measured_as_that_size(docker_client):
     during = result.phase("fault:slow").latency_p50_s
     print(f"p50 baseline {base * 1000:.1f} ms, during 300 ms latency {during * 1000:.1f} ms")
     assert abs((during - base) - 0.300) < 0.030
+
+
+def test_a_restarted_instance_keeps_its_published_port(stack, ctx):
+    c = stack.container("server")
+    c.reload()
+    before = c.ports["8080/tcp"][0]["HostPort"]
+    inj = inject(ctx, FaultSpec("k2", "container.kill", 0, for_s=1, select=Selector(service="server")))
+    inj.revert()
+    c.reload()
+    assert c.ports["8080/tcp"][0]["HostPort"] == before
