@@ -66,15 +66,17 @@ def load_experiment(path: Path | str, *, _targets: dict[Path, Target] | None = N
 
 
 def experiment_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Files as given, directories searched recursively for *.yaml / *.yml (sorted, no dotfiles)."""
+    """Files as given; a directory is the suite of *.yaml / *.yml files directly in it (sorted,
+    no dotfiles). Subfolders are suites of their own (experiments/calibration,
+    experiments/fragile) and are run by naming them, so `continuum run experiments/` is the
+    standard suite and nothing else."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             found = sorted(
-                f for f in p.rglob("*")
-                if f.suffix in EXPERIMENT_SUFFIXES and f.is_file()
-                and not any(part.startswith(".") for part in f.relative_to(p).parts))
+                f for f in p.glob("*")
+                if f.suffix in EXPERIMENT_SUFFIXES and f.is_file() and not f.name.startswith("."))
             if not found:
                 raise InputError("directory holds no *.yaml or *.yml experiment files",
                                  where=f"{p}:1:1")
@@ -87,7 +89,7 @@ def experiment_files(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def load_experiments(paths: Iterable[Path | str]) -> list[Experiment]:
-    """Load a suite: files and directories (recursive). Experiment names must be unique."""
+    """Load a suite: files and directories (not recursive). Experiment names must be unique."""
     targets: dict[Path, Target] = {}
     seen: dict[str, Path] = {}
     out: list[Experiment] = []

@@ -47,8 +47,10 @@ def _is_experiment_file(path: Path, config: pytest.Config) -> bool:
             parts = path.relative_to(config.rootpath).parts
         except ValueError:
             parts = path.parts
-        # The project's own test corpora (tests/**/experiments) hold broken files on purpose.
-        if "experiments" not in parts or "tests" in parts:
+        # A suite is the files directly in a folder named experiments (subfolders such as
+        # experiments/fragile are suites of their own: name them with --continuum-experiments);
+        # the project's own test corpora (tests/**) hold broken files on purpose.
+        if len(parts) < 2 or parts[-2] != "experiments" or "tests" in parts:
             return False
     try:
         head = path.read_text(errors="replace")[:4000]

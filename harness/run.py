@@ -36,6 +36,7 @@ TICK_S = 0.05
 PROGRESS_EVERY_S = 1.0
 RECOVERY_GRACE_S = 5.0   # the recovery phase starts this long after the last fault ended
 AUDIT_TIMEOUT_S = 20.0
+MIN_RECOVERY_S = 2.0     # a shorter recovery phase is not recorded (steady state not judged on it)
 MAX_LEAD_S = 0.25        # at most this much early is an undo sent to land on time
 
 
@@ -201,7 +202,10 @@ class _RunState:
         if not evs:
             return (Phase("baseline", self.t0, t_end),)
         first = min(e.injected_t for e in evs)
-        phases = [Phase("baseline", self.t0, first)]
+        # Requests still in flight when the first fault lands are its victims, not the
+        # baseline's: the baseline ends one request timeout before the first injection.
+        baseline_end = max(self.t0, first - self.experiment.load.request_timeout_s)
+        phases = [Phase("baseline", self.t0, baseline_end)]
         starts = sorted(e.injected_t for e in evs)
         for e in evs:
             if e.reverted_t is not None and e.reverted_t > e.injected_t:
@@ -212,7 +216,7 @@ class _RunState:
             phases.append(Phase(f"fault:{e.fault}", e.injected_t, max(end, e.injected_t)))
         last = max(p.end_t for p in phases[1:])
         recovery_start = min(last + RECOVERY_GRACE_S, t_end)
-        if recovery_start < t_end:
+        if t_end - recovery_start >= MIN_RECOVERY_S:  # a sliver of a phase proves nothing
             phases.append(Phase("recovery", recovery_start, t_end))
         return tuple(phases)
 

@@ -8,6 +8,7 @@ only: nothing reaches a shell.
 from __future__ import annotations
 
 import subprocess
+import time
 
 from harness.errors import FaultError
 
@@ -43,6 +44,7 @@ class RuleSet:
 
     def __init__(self, comment: str):
         self.comment = comment
+        self.first_t: float | None = None
         self.rules: list[tuple[object, list[str]]] = []   # (container, rule spec without -A/-D)
 
     def add(self, container, chain: str, spec: list[str]) -> None:
@@ -51,6 +53,8 @@ class RuleSet:
             raise FaultError(f"{container.name} is not running; cannot change its network")
         rule = [chain, *spec, "-m", "comment", "--comment", self.comment, "-j", "DROP"]
         iptables(pid, ["-A", *rule])
+        if not self.rules:  # the fault starts biting with its first rule, not its last
+            self.first_t = time.monotonic()
         self.rules.append((container, rule))
 
     def remove_all(self) -> str:

@@ -8,6 +8,8 @@ peers but still reachable by clients) that `min-replicas-to-write` must handle.
 
 from __future__ import annotations
 
+import time
+
 from harness.errors import FaultError
 from harness.faults.base import FaultContext, Injection
 from harness.faults.netns import RuleSet, container_ips
@@ -49,4 +51,4 @@ def inject(ctx: FaultContext, fault: FaultSpec) -> Injection:
         rules.remove_all()
         raise
     targets = tuple(side_a) + ("|",) + tuple(side_b)
-    return Injection(fault, targets, rules.remove_all)
+    return Injection(fault, targets, rules.remove_all, applied_t=rules.first_t or time.monotonic())

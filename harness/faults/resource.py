@@ -4,6 +4,8 @@ lack sch_netem, so `tc netem` is not relied on). Previous settings are read firs
 
 from __future__ import annotations
 
+import time
+
 from docker.errors import DockerException
 
 from harness.errors import FaultError
@@ -80,4 +82,4 @@ def _loss(ctx: FaultContext, fault: FaultSpec, names, containers, percent: float
     except FaultError:
         rules.remove_all()
         raise
-    return Injection(fault, tuple(names), rules.remove_all)
+    return Injection(fault, tuple(names), rules.remove_all, applied_t=rules.first_t or time.monotonic())

@@ -84,7 +84,11 @@ def short_error(exc: BaseException) -> str:
     code = getattr(exc, "code", None)       # LocustBadStatusCode carries the status
     if isinstance(code, int) and not isinstance(code, bool):
         return f"HTTP {code}"
-    return type(exc).__name__
+    # Keep a short message: "HTTP 503" or "ConnectionRefusedError" says more than the class
+    # Locust wraps them in (CatchResponseError).
+    name = type(exc).__name__
+    message = str(exc).strip().splitlines()[0][:60] if str(exc).strip() else ""
+    return f"{name}: {message}" if message and name in ("CatchResponseError", "RescheduleTask") else name
 
 
 class Recorder:
