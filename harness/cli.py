@@ -67,7 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides = _image_overrides(args.image)
     report_dir = _report_dir(args.report_dir)
-    experiments = load_experiments([Path(p) for p in args.paths])  # all validated before any Docker call
+    # All validated before any Docker call, against --target when given.
+    experiments = load_experiments([Path(p) for p in args.paths], target=args.target)
     if not experiments:
         raise InputError("no experiment files found in " + ", ".join(args.paths))
     _check_overrides(overrides, [e.target for e in experiments])
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--report-dir", default="reports/latest", help="where reports go (default reports/latest)")
     sp.add_argument("--image", action="append", default=[], metavar="SERVICE=IMAGE", help="override a service's image")
     sp.add_argument("--baseline", metavar="DIR", help="a previous report dir to compare against in report.html")
+    sp.add_argument("--target", metavar="TARGET", help="run the experiments against this target instead of their own")
     sp.add_argument("--plain", action="store_true", help="one line per event even on a terminal")
 
     sp = add("validate", cmd_validate, "check experiment files; touches nothing")

@@ -50,19 +50,23 @@ __all__ = ["load_experiment", "load_experiments", "experiment_schema", "parse_th
 # ─────────────────────────────────────── public API ───────────────────────────────────────
 
 
-def load_experiment(path: Path | str, *, _targets: dict[Path, Target] | None = None) -> Experiment:
-    """Load, validate and build one experiment (its target is loaded and checked too)."""
+def load_experiment(path: Path | str, *, target: Path | str | None = None,
+                    _targets: dict[Path, Target] | None = None) -> Experiment:
+    """Load, validate and build one experiment (its target is loaded and checked too).
+
+    `target` replaces the file's own target (pre-release verification: the same suite against
+    a candidate or a twin); the experiment is then checked against that target instead."""
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise doc.error("an experiment file must be a mapping (apiVersion, kind, name, ...); "
                         f"got {'an empty file' if doc.data is None else type(doc.data).__name__}")
     schema.validate(doc, _SCHEMA)
-    target_dir = _target_dir(doc, Path(path))
+    target_dir = Path(target).resolve() if target is not None else _target_dir(doc, Path(path))
     cache = _targets if _targets is not None else {}
-    target = cache.get(target_dir)
-    if target is None:
-        target = cache[target_dir] = load_target(target_dir)
-    return _Builder(doc, target, Path(path)).build()
+    loaded = cache.get(target_dir)
+    if loaded is None:
+        loaded = cache[target_dir] = load_target(target_dir)
+    return _Builder(doc, loaded, Path(path)).build()
 
 
 def experiment_files(paths: Iterable[Path | str]) -> list[Path]:
@@ -88,7 +92,7 @@ def experiment_files(paths: Iterable[Path | str]) -> list[Path]:
     return out
 
 
-def load_experiments(paths: Iterable[Path | str]) -> list[Experiment]:
+def load_experiments(paths: Iterable[Path | str], *, target: Path | str | None = None) -> list[Experiment]:
     """Load a suite: files and directories (not recursive). Experiment names must be unique."""
     targets: dict[Path, Target] = {}
     seen: dict[str, Path] = {}
@@ -96,7 +100,7 @@ def load_experiments(paths: Iterable[Path | str]) -> list[Experiment]:
     for f in experiment_files(paths):
         if f.resolve() in {e.source for e in out}:
             continue                                    # the same file named twice
-        exp = load_experiment(f, _targets=targets)
+        exp = load_experiment(f, target=target, _targets=targets)
         if exp.name in seen:
             doc = load_yaml(f)
             raise doc.error(f"experiment name {exp.name!r} is also used by {seen[exp.name]}; "

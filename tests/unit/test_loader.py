@@ -263,3 +263,13 @@ def test_calibration_suite_loads() -> None:
     (f,) = exp.faults
     assert (f.action, f.at_s, f.for_s, exp.duration_s) == ("network.down", 10.0, 2.0, 20.0)
     assert f.links == ("host-web",) and exp.load.profile == "echo"
+
+
+def test_target_override_rechecks_the_experiment_against_the_new_target() -> None:
+    if not (REPO / "targets" / "reference-fragile" / "compose.yaml").exists():
+        pytest.skip("targets/reference-fragile is missing")
+    (exp,) = load_experiments([SUITE / "app-replica-kill.yaml"], target=REPO / "targets" / "reference-fragile")
+    assert exp.target == (REPO / "targets" / "reference-fragile").resolve()
+    # the twin has a single `app` instance: a link to app-1 no longer exists, and says where
+    with pytest.raises(InputError, match=r"app-replica-latency\.yaml:\d+:\d+: link 'lb->app-1'"):
+        load_experiments([SUITE / "app-replica-latency.yaml"], target=REPO / "targets" / "reference-fragile")
