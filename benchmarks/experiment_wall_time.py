@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.events import Events
+from harness.events import Events, RunEnded, RunStarted
 from harness.loader import load_experiment
 from harness.run import run_experiment
 
@@ -25,8 +25,8 @@ def measure(path: str) -> tuple[float, float, str, float]:
     exp = load_experiment(Path(path))
     events = Events()
     marks: dict[str, float] = {}
-    events.run_start.add_listener(lambda **kw: marks.setdefault("start", time.monotonic()))
-    events.run_end.add_listener(lambda **kw: marks.setdefault("end", time.monotonic()))
+    events.subscribe(lambda e: marks.setdefault("start", time.monotonic()), RunStarted)
+    events.subscribe(lambda e: marks.setdefault("end", time.monotonic()), RunEnded)
     t = time.monotonic()
     _, result = run_experiment(exp, events=events)
     total = time.monotonic() - t

@@ -52,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.events import Events  # noqa: E402
+from harness.events import Events, FaultInjected, Message  # noqa: E402
 from harness.loader import load_experiment  # noqa: E402
 from harness.measure.timeline import percentile  # noqa: E402
 from harness.run import run_experiment  # noqa: E402
@@ -72,9 +72,9 @@ def run(trial: str, target: str):
         exp = dataclasses.replace(exp, name=f"{exp.name}-{target}", target=TARGETS[target])
     confirmed: dict[str, float] = {}
     events = Events()
-    events.fault_injected.add_listener(lambda fault, targets, t, **_: confirmed.setdefault(fault.name, time.monotonic()))
-    events.message.add_listener(lambda text, level="info", **_: print(f"    {text}", flush=True))
-    print(f"  running {exp.name} against {exp.target.relative_to(ROOT)} ({exp.duration_s:.0f} s of load)...", flush=True)
+    events.subscribe(lambda e: confirmed.setdefault(e.fault.name, time.monotonic()), FaultInjected)
+    events.subscribe(lambda e: print(f"    {e.text}", flush=True), Message)
+    print(f"  running {exp.name} against {exp.target.root.relative_to(ROOT)} ({exp.duration_s:.0f} s of load)...", flush=True)
     record, result = run_experiment(exp, events=events)
     if DUMP_DIR is not None:
         # Raw samples for a closer look (offsets from t0): [t, latency, ok, name, error].

@@ -23,7 +23,7 @@ from pathlib import Path
 from harness.stack.engine import connect
 from harness.stack.images import BASE_IMAGE, ensure_images
 from harness.stack.stack import Stack
-from harness.target import load_target
+from harness.loader import load_target
 
 
 def continuum_round(target, client) -> tuple[float, float, int]:

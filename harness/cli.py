@@ -30,16 +30,14 @@ def _image_overrides(values: list[str]) -> dict[str, str]:
     return out
 
 
-def _check_overrides(overrides: dict[str, str], target_dirs) -> None:
+def _check_overrides(overrides: dict[str, str], targets) -> None:
     """Every overridden service must exist in at least one of the targets that will run, so a
     typo is bad input (exit 2) before any container starts, not a harness error half-way."""
     if not overrides:
         return
-    from harness.target import load_target
-
     known: set[str] = set()
-    for d in dict.fromkeys(Path(t) for t in target_dirs):
-        known.update(s.name for s in load_target(d).services)
+    for t in targets:
+        known.update(s.name for s in t.services)
     for svc, image in overrides.items():
         if svc not in known:
             raise InputError(
@@ -109,6 +107,11 @@ def _run_suite(experiments, report_dir: Path, overrides, args, pacer=None, keep_
             return EXIT_INTERRUPTED
     print_summary(results)
     _say(f"reports in {report_dir}/ (junit.xml, results.json, journal.jsonl, report.html)")
+    late = events.take_failures()          # a listener that failed on the last event of a run
+    if late:
+        for f in late:
+            _say(f"harness error: {f}")
+        return 3
     return suite_exit_code(results)
 
 
@@ -132,8 +135,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_images(args: argparse.Namespace) -> int:
     from harness.stack.engine import connect
+    from harness.loader import load_target
     from harness.stack.images import ensure_images
-    from harness.target import load_target
 
     targets = [load_target(Path(p)) for p in (args.targets or ["targets/reference"])]
     t = time.monotonic()
@@ -149,12 +152,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.runid import check_run_id
     from harness.stack.engine import connect
     from harness.stack.images import ensure_images
+    from harness.loader import load_target
     from harness.stack.stack import Stack
-    from harness.target import load_target
 
     target = load_target(Path(args.target))
     overrides = _image_overrides(args.image)
-    _check_overrides(overrides, [target.root])
+    _check_overrides(overrides, [target])
     run_id = check_run_id(args.run_id) if args.run_id else None
     client = connect()
     ensure_images(client, [target], overrides=overrides, say=_say)

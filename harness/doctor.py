@@ -35,7 +35,7 @@ def _checks(target_path: Path) -> list[Check]:
 
     wanted = [BASE_IMAGE, TOXIPROXY_IMAGE]
     try:
-        from harness.target import load_target
+        from harness.loader import load_target
 
         target = load_target(target_path)
         wanted += sorted({s.image for s in target.services})

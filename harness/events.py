@@ -1,58 +1,153 @@
-"""The run's life as explicit events (the habit of locust's `Events` and pytest's hooks).
+"""The run's life as typed events (the habit of locust's `Events` and pytest's hooks).
 
-Reports, the console and the pytest plugin *listen*; they never reach into the runner.
-A listener that raises is logged and detached so it cannot take a run down with it.
+One frozen dataclass per event; reports, the console and the pytest plugin *subscribe*, they
+never reach into the runner:
+
+    events = Events()
+    events.subscribe(journal.on_event)                      # every event
+    events.subscribe(console.on_fault, FaultInjected)       # only these types
+
+A listener that raises is detached and recorded in `events.failures`: the run that saw it is
+an ERROR naming the listener (a report that lost an event must not pass silently).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Union
+
+if TYPE_CHECKING:
+    from harness.faults.base import FaultSpec
+    from harness.measure.result import Result
+    from harness.model.experiment import Experiment
+    from harness.model.record import Note, RunRecord
 
 log = logging.getLogger(__name__)
 
 
-class EventHook:
-    def __init__(self, name: str):
-        self.name = name
-        self._handlers: list[Callable[..., Any]] = []
+@dataclass(frozen=True)
+class RunStarted:
+    experiment: "Experiment"
+    run_id: str
+    t0: float                       # monotonic time load started
+    plan_s: float                   # planned duration
 
-    def add_listener(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        self._handlers.append(handler)
-        return handler
 
-    def remove_listener(self, handler: Callable[..., Any]) -> None:
-        self._handlers.remove(handler)
+@dataclass(frozen=True)
+class PhaseStarted:
+    name: str                       # "baseline", "fault:<name>", "recovery"
+    t: float
 
-    def fire(self, **kwargs: Any) -> None:
-        for handler in list(self._handlers):
-            try:
-                handler(**kwargs)
-            except Exception:  # a broken report must not break the experiment
-                log.exception("listener %r of event %s failed; detaching it", handler, self.name)
-                self._handlers.remove(handler)
+
+@dataclass(frozen=True)
+class FaultInjected:
+    fault: "FaultSpec"
+    targets: tuple[str, ...]
+    t: float                        # when it took effect
+    issued_t: float | None = None   # when the harness issued it
+
+
+@dataclass(frozen=True)
+class FaultReverted:
+    fault: "FaultSpec"
+    targets: tuple[str, ...]
+    t: float
+    confirmed: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    t: float
+    elapsed_s: float
+    remaining_s: float
+    rps: float
+    error_rate: float
+    active_faults: tuple[str, ...] = ()
+    phase: str = ""
+
+
+@dataclass(frozen=True)
+class Aborted:
+    reason: str
+    t: float
+
+
+@dataclass(frozen=True)
+class NoteAdded:
+    note: "Note"
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    record: "RunRecord"
+    result: "Result"
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    level: str = "info"             # "info" | "warning" | "error"
+
+
+Event = Union[RunStarted, PhaseStarted, FaultInjected, FaultReverted, Progress, Aborted, NoteAdded,
+              RunEnded, Message]
+EVENT_TYPES: tuple[type, ...] = (RunStarted, PhaseStarted, FaultInjected, FaultReverted, Progress,
+                                 Aborted, NoteAdded, RunEnded, Message)
+
+
+class Listener(Protocol):
+    def __call__(self, event: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class ListenerFailure:
+    listener: str
+    event: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"listener {self.listener} failed on {self.event}: {self.error}"
 
 
 @dataclass
 class Events:
-    """The catalogue. Keyword arguments each event fires with are listed beside it."""
+    """The bus. `emit` calls each subscribed listener in subscription order."""
 
-    run_start: EventHook = field(default_factory=lambda: EventHook("run_start"))
-    # experiment, run_id, t0, plan_s (planned duration)
-    phase: EventHook = field(default_factory=lambda: EventHook("phase"))
-    # name, t (monotonic)
-    fault_injected: EventHook = field(default_factory=lambda: EventHook("fault_injected"))
-    # fault (FaultSpec), targets (tuple[str]), t
-    fault_reverted: EventHook = field(default_factory=lambda: EventHook("fault_reverted"))
-    # fault (FaultSpec), targets, t, confirmed (bool), detail (str)
-    progress: EventHook = field(default_factory=lambda: EventHook("progress"))
-    # t, elapsed_s, remaining_s, rps, error_rate, active_faults (tuple[str]), phase
-    abort: EventHook = field(default_factory=lambda: EventHook("abort"))
-    # reason, t
-    note: EventHook = field(default_factory=lambda: EventHook("note"))
-    # note (Note)
-    run_end: EventHook = field(default_factory=lambda: EventHook("run_end"))
-    # record (RunRecord), result (Result)
-    message: EventHook = field(default_factory=lambda: EventHook("message"))
-    # text, level ("info"|"warning"|"error")
+    _subs: list[tuple[Listener, tuple[type, ...], str]] = field(default_factory=list)
+    failures: list[ListenerFailure] = field(default_factory=list)
+
+    def subscribe(self, listener: Listener, *types: type, name: str | None = None) -> Listener:
+        unknown = [t for t in types if t not in EVENT_TYPES]
+        if unknown:
+            raise TypeError(f"not event types: {unknown}")
+        self._subs.append((listener, types or EVENT_TYPES, name or _name(listener)))
+        return listener
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._subs = [s for s in self._subs if s[0] is not listener and s[0] != listener]
+
+    def emit(self, event: Event) -> None:
+        for listener, types, name in list(self._subs):
+            if not isinstance(event, types):
+                continue
+            try:
+                listener(event)
+            except Exception as exc:  # a broken report must not break the experiment's cleanup
+                log.exception("listener %s failed on %s; detaching it", name, type(event).__name__)
+                self.failures.append(ListenerFailure(name, type(event).__name__, f"{type(exc).__name__}: {exc}"))
+                self.unsubscribe(listener)
+
+    def say(self, text: str, level: str = "info") -> None:
+        self.emit(Message(text, level))
+
+    def take_failures(self) -> list[ListenerFailure]:
+        out, self.failures = self.failures, []
+        return out
+
+
+def _name(listener: Callable[..., Any]) -> str:
+    owner = getattr(listener, "__self__", None)
+    fn = getattr(listener, "__name__", type(listener).__name__)
+    return f"{type(owner).__name__}.{fn}" if owner is not None else fn

@@ -26,7 +26,8 @@ import threading
 import tty
 from typing import TextIO
 
-from harness.model import Experiment, FaultSpec
+from harness.faults.base import FaultSpec
+from harness.model.experiment import Experiment
 
 
 class OperatorConsole:
@@ -66,8 +67,7 @@ class OperatorConsole:
         if self._waiting_for != fault.name:
             self._waiting_for = fault.name
             self._go.clear()
-            target = fault.select.service or fault.select.role if fault.select else ", ".join(fault.links)
-            self._say(f"NEXT  {fault.name}: {fault.action} on {target or '-'}"
+            self._say(f"NEXT  {fault.name}: {fault.action} on {fault.what()}"
                       f"{f' for {fault.for_s:g} s' if fault.for_s else ''} — press Enter to inject")
         if self._go.is_set():
             self._go.clear()

@@ -9,14 +9,19 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable
 
-from harness.model import AbortRule, Sample
+from typing import TYPE_CHECKING
+
+from harness.model.record import Sample
+
+if TYPE_CHECKING:
+    from harness.model.experiment import AbortRule
 
 RATE_WINDOW_S = 1.0
 MIN_ABORT_SAMPLES = 20  # do not abort on a handful of requests
 
 
 class LiveStats:
-    def __init__(self, abort: AbortRule | None):
+    def __init__(self, abort: "AbortRule | None"):
         self.abort = abort
         self._keep_s = max(RATE_WINDOW_S, abort.over_s if abort else 0.0)
         self._window: deque[tuple[float, bool]] = deque()

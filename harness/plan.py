@@ -12,17 +12,14 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.errors import InputError
-from harness.loader import experiment_files, load_experiment
-from harness.model import Experiment, FaultSpec, Selector, Target
+from harness.loader import experiment_files, load_experiment, load_target
+from harness.model.experiment import Experiment
+from harness.model.target import COMPOSE_FILES, Target
 from harness.schema import experiment_schema
-from harness.target import COMPOSE_FILES, load_target
 from harness.yamlsafe import load_yaml
 
 EXIT_OK = 0
 EXIT_INPUT = 2
-
-
-# ─────────────────────────────────────── rendering ───────────────────────────────────────
 
 
 def _s(seconds: float) -> str:
@@ -36,69 +33,12 @@ def _s(seconds: float) -> str:
     return (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
 
 
-def _selector(sel: Selector | None) -> str:
-    if sel is None:
-        return "(nothing selected)"
-    what = f"service {sel.service}" if sel.service else f"role {sel.role} (resolved when it fires)"
-    if sel.pick == "count":
-        pick = f"{sel.count} instance(s)"
-    elif sel.pick == "percent":
-        pick = f"{sel.percent or 0:g}% of instances"
-    else:
-        pick = "one instance" if sel.pick == "one" else "all instances"
-    if sel.pick == "all":
-        seed = ""
-    else:
-        seed = f", seed {sel.seed}" if sel.seed is not None else ", random pick"
-    return f"{what}, {pick}{seed}"
-
-
-def _unit(toxic: str, attr: str) -> str:
-    if attr == "rate":
-        return "KB/s"
-    if attr in ("bytes", "average_size", "size_variation"):
-        return "B"
-    return "us" if toxic == "slicer" and attr == "delay" else "ms"
-
-
-def _fault_detail(f: FaultSpec) -> str:
-    family = f.action.split(".", 1)[0]
-    params = dict(f.params)
-    if f.action == "partition":
-        a, b = f.groups or ((), ())
-        arrow = "-/->" if f.one_way else "<-/->"
-        return f"[{', '.join(a)}] {arrow} [{', '.join(b)}]" + (" (one way: A to B dropped)"
-                                                             if f.one_way else "")
-    if f.action == "network.down":
-        return f"links {', '.join(f.links)} disabled"
-    if family == "network" and f.toxics:
-        t = f.toxics[0]
-        attrs = ", ".join(f"{k} {v}{_unit(t.type, k)}" for k, v in t.attributes)
-        streams = "+".join(x.stream for x in f.toxics)
-        tox = f", toxicity {t.toxicity:g}" if t.toxicity != 1 else ""
-        return f"links {', '.join(f.links)}: {t.type} {attrs} ({streams}{tox})"
-    base = _selector(f.select)
-    if f.action == "network.loss":
-        return f"{base}: drop {params['percent']:g}% of packets"
-    if f.action == "resource.cpu":
-        return f"{base}: limit to {params['cpus']:g} CPU"
-    if f.action == "resource.memory":
-        return f"{base}: memory limit {int(params['memory_bytes']) // (1024 * 1024)}MiB"
-    if f.action in ("container.kill", "container.stop"):
-        after = "started again at the end of the window" if f.for_s else \
-            "stays down until load stops, then started again"
-        return f"{base}; {after}"
-    if f.action == "container.rolling_restart":
-        return f"{base}, one at a time (stop, start, wait healthy); must finish within the window"
-    return base
-
-
 def render_plan(exp: Experiment) -> str:
     """The timeline `exp` would run, as text. Reads nothing, touches nothing."""
     lines = [f"Experiment  {exp.name}", f"  {exp.description}"]
     if exp.source:
         lines.append(f"  file      {exp.source}")
-    lines.append(f"  target    {exp.target}")
+    lines.append(f"  target    {exp.target.name} ({exp.target.root})")
     ld = exp.load
     host = f"entry point {ld.host}" if ld.host else "the target's first entry point"
     lines.append(f"  load      profile {ld.profile}: {ld.users} users, spawn {ld.spawn_rate:g}/s, "
@@ -118,7 +58,7 @@ def render_plan(exp: Experiment) -> str:
         rows.append((f"{_s(0)} - {_s(first)}", "baseline", f"no faults{steady}"))
     for f in faults:
         when = f"{_s(f.at_s)} - {_s(f.end_s)}" if f.for_s else f"{_s(f.at_s)}"
-        rows.append((when, f.name, f"{f.action}: {_fault_detail(f)}"))
+        rows.append((when, f.name, f"{f.action}: {f.plan_line()}"))
     if faults and last_end < exp.duration_s:
         rows.append((f"{_s(last_end)} - {_s(exp.duration_s)}", "recovery",
                      f"faults reverted; recovered once a {_s(exp.recovery_window_s)} window "
@@ -145,7 +85,9 @@ def render_target(t: Target) -> str:
     for link in t.links:
         lines.append(f"  link {link.name}: {link.client} -> {link.upstream}:{link.port}")
     for r in t.roles:
-        lines.append(f"  role {r.name}: {r.kind}")
+        how = f"members {', '.join(r.members)}" if r.kind == "static" else \
+            f"asked of {r.service} when a fault fires"
+        lines.append(f"  role {r.name}: {r.kind} ({how})")
     return "\n".join(lines)
 
 

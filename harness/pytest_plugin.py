@@ -120,10 +120,10 @@ class ExperimentItem(pytest.Item):
 @pytest.fixture
 def continuum_stack():
     """`continuum_stack(target_path, **kw) -> Stack`, up and healthy; torn down after the test."""
+    from harness.loader import load_target
     from harness.stack.engine import connect
     from harness.stack.images import ensure_images
     from harness.stack.stack import Stack
-    from harness.target import load_target
 
     stacks = []
 
@@ -147,15 +147,16 @@ class _LoadHandle:
     def finish(self):
         """Stop load and return the measured metrics (harness.measure Result without SLOs)."""
         from harness.measure import evaluate
-        from harness.model import Experiment, LoadSpec, Phase, RunRecord
+        from harness.model.experiment import Experiment
+        from harness.model.record import Phase, RunRecord
 
         self.gen.stop()
         t_end = time.monotonic()
         samples = self.gen.samples()
-        exp = Experiment(
-            name="python-experiment", description="", target=self.stack.target.root, duration_s=t_end - self.t0,
-            load=LoadSpec(profile="-"), min_samples=1,
-        )
+        exp = Experiment.model_construct(
+            name="python-experiment", description="-", target=self.stack.target, duration_s=t_end - self.t0,
+            faults=(), slo=(), steady_state=(), abort_if=None, recovery_window_s=3.0, min_samples=1,
+            load=None, source=None)
         record = RunRecord(
             experiment=exp, run_id=self.stack.run_id, started_at="", t0=self.t0, t_end=t_end,
             samples=tuple(s for s in samples if s.t >= self.t0), phases=(Phase("baseline", self.t0, t_end),),
@@ -190,47 +191,32 @@ def continuum_load():
             pass
 
 
-def resolve_links(target, link) -> tuple[str, ...]:
-    """`link=` as in experiment files: "CLIENT->UPSTREAM" (an instance or a whole service), a
-    link's own name ("host-web"), or a list of those → the target's link (proxy) names."""
-    from harness.errors import InputError
-
-    exprs = [link] if isinstance(link, str) else list(link)
-    names = {l.name for l in target.links}
-    out: list[str] = []
-    for expr in exprs:
-        if expr in names:
-            found = [expr]
-        else:
-            client, _, up = expr.partition("->")
-            ups = {up}
-            for svc in target.services:
-                if svc.name == up:
-                    ups = set(svc.instance_names())
-            found = [l.name for l in target.links if l.client == client and l.upstream in ups]
-        if not found:
-            valid = ", ".join(f"{l.client}->{l.upstream}" for l in target.links) or "none"
-            raise InputError(f"no link {expr!r} in target {target.name!r}; links: {valid}", field="link")
-        out.extend(n for n in found if n not in out)
-    return tuple(out)
-
-
 @pytest.fixture
 def continuum_fault():
-    """`with continuum_fault(stack, action, service=..., link=..., **params):` injects a fault for
-    the block and reverts it (confirmed) on exit, whatever happens inside."""
-    from harness.faults import FaultContext, inject
-    from harness.model import FaultSpec, Selector, Toxic
+    """`with continuum_fault(stack, action, **fields):` injects a fault for the block and
+    reverts it (confirmed) on exit, whatever happens inside.
+
+    Fields are written as in an experiment file (`link="lb->app-1"`, `latency="300ms"`,
+    `select={"service": "app"}`) and checked by the same rules; `service=`, `role=`, `pick=`
+    and `seed=` are shortcuts for `select`. The window is the `with` block (`for` defaults to
+    the longest allowed)."""
+    from harness.faults import build
+    from harness.faults.base import MAX_FAULT_WINDOW_S, FaultContext
 
     @contextmanager
-    def fault(stack, action, *, service=None, role=None, pick="one", link=None, toxics=(), seed=0, **params):
-        links = resolve_links(stack.target, link) if link else ()
-        spec = FaultSpec(
-            name=f"py-{action}", action=action, at_s=0.0,
-            select=Selector(service=service, role=role, pick=pick, seed=seed) if (service or role) else None,
-            links=links, toxics=tuple(toxics), params=tuple(params.items()),
-        )
-        injection = inject(FaultContext(stack=stack, run_id=stack.run_id), spec)
+    def fault(stack, action, *, service=None, role=None, pick=None, seed=None, **fields):
+        if service or role:
+            select = {"service": service} if service else {"role": role}
+            if pick is not None:
+                select["pick"] = pick
+            if seed is not None:
+                select["seed"] = seed
+            fields["select"] = select
+        spec_cls = __import__("harness.faults", fromlist=["actions"]).actions().get(action)
+        if spec_cls is not None and "for" in spec_cls.input_keys() and "for" not in fields:
+            fields["for"] = f"{int(MAX_FAULT_WINDOW_S)}s"
+        spec = build(action, fields, stack.target)
+        injection = spec.inject(FaultContext(stack=stack, run_id=stack.run_id))
         try:
             yield injection
         finally:

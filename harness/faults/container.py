@@ -1,118 +1,164 @@
-"""Container faults: kill (SIGKILL), stop (SIGTERM, grace), pause (freezer), restart,
-rolling restart of a whole service one instance at a time."""
+"""Container faults: kill (SIGKILL), stop (SIGTERM, grace), pause (freezer), restart, and a
+rolling restart of a service one instance at a time, as a deploy does."""
 
 from __future__ import annotations
 
 import threading
-import time
+from typing import Any, Literal
 
-from docker.errors import DockerException
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from harness.errors import FaultError
-from harness.faults.base import FaultContext, Injection
-from harness.faults.select import pick
-from harness.model import FaultSpec
+from harness.errors import FaultError, HarnessError
+from harness.faults.base import FaultContext, FaultSpec, Injection, Window
+from harness.faults.select import Selector, default_pick, pick
+from harness.model.base import At, Internal, internal
 
 CONFIRM_TIMEOUT_S = 30.0
-
-
-def _wait_status(container, want: set[str], timeout_s: float = CONFIRM_TIMEOUT_S) -> str:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        container.reload()
-        if container.status in want:
-            return container.status
-        if time.monotonic() > deadline:
-            raise FaultError(f"{container.name} is {container.status}, expected {'/'.join(sorted(want))}")
-        time.sleep(0.05)
-
-
-def _wait_healthy(container, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        container.reload()
-        health = (container.attrs["State"].get("Health") or {}).get("Status")
-        if health in (None, "healthy") and container.status == "running":
-            return
-        if time.monotonic() > deadline:
-            raise FaultError(f"{container.name} not healthy {timeout_s:.0f} s after restart (status {health})")
-        time.sleep(0.1)
+HEALTHY_TIMEOUT_S = 60.0
 
 
 def _start_again(ctx: FaultContext, names: list[str]) -> str:
     for name in names:
-        c = ctx.stack.container(name)
-        c.reload()
-        if c.status == "paused":
-            c.unpause()
-        elif c.status != "running":
-            c.start()
-        _wait_status(c, {"running"})
+        inst = ctx.instance(name)
+        status = inst.status()
+        if status == "paused":
+            inst.unpause()
+        elif status != "running":
+            inst.start()
+        inst.wait_status({"running"}, CONFIRM_TIMEOUT_S)
     return "running: " + ", ".join(names)
 
 
-def inject(ctx: FaultContext, fault: FaultSpec) -> Injection:
-    kind = fault.action.split(".", 1)[1]
-    names = pick(ctx, fault)
-    try:
-        if kind == "kill":
+def _grace(ctx: FaultContext, name: str) -> float:
+    return ctx.target.service(ctx.instance(name).service).stop_grace_s
+
+
+class _ContainerFault(FaultSpec):
+    select: Selector
+
+    def what(self) -> str:
+        return self.select.service or self.select.role or "-"
+
+
+class _DownFault(_ContainerFault):
+    """Kill or stop: started again at the end of the window, or when load stops."""
+
+    for_s: Window | None = Field(None, alias="for")
+    revert: Internal[bool] = internal(True)   # False: stays down (tests, game days)
+
+    def plan_line(self) -> str:
+        after = "started again at the end of the window" if self.for_s else \
+            "stays down until load stops, then started again"
+        return f"{self.select.describe()}; {after}"
+
+    def _undo(self, ctx: FaultContext, names: list[str]):
+        return (lambda: _start_again(ctx, names)) if self.revert else None
+
+
+class ContainerKill(_DownFault):
+    action: Literal["container.kill"] = "container.kill"
+    summary = "SIGKILL; started again at the end of `for`, or when load stops if no `for`"
+
+    def inject(self, ctx: FaultContext) -> Injection:
+        names = pick(ctx, self)
+        for n in names:
+            ctx.instance(n).kill()
+        return Injection(self, tuple(names), self._undo(ctx, names))
+
+
+class ContainerStop(_DownFault):
+    action: Literal["container.stop"] = "container.stop"
+    summary = "SIGTERM with the service's grace period; started again like kill"
+
+    def inject(self, ctx: FaultContext) -> Injection:
+        names = pick(ctx, self)
+        for n in names:
+            ctx.instance(n).stop(_grace(ctx, n))
+        return Injection(self, tuple(names), self._undo(ctx, names))
+
+
+class ContainerPause(_ContainerFault):
+    action: Literal["container.pause"] = "container.pause"
+    for_s: Window = Field(alias="for")
+    summary = "freezer (every process stopped, connections kept); unpaused at the end"
+
+    def plan_line(self) -> str:
+        return f"{self.select.describe()}; unpaused at the end of the window"
+
+    def inject(self, ctx: FaultContext) -> Injection:
+        names = pick(ctx, self)
+        for n in names:
+            ctx.instance(n).pause()
+            ctx.instance(n).wait_status({"paused"}, CONFIRM_TIMEOUT_S)
+        return Injection(self, tuple(names), lambda: _start_again(ctx, names))
+
+
+class ContainerRestart(_ContainerFault):
+    action: Literal["container.restart"] = "container.restart"
+    summary = "restart (SIGTERM, 5 s grace, start); instantaneous"
+
+    def plan_line(self) -> str:
+        return self.select.describe()
+
+    def inject(self, ctx: FaultContext) -> Injection:
+        names = pick(ctx, self)
+        for n in names:
+            ctx.instance(n).restart(5.0)
+        return Injection(self, tuple(names), None)
+
+
+class RollingRestart(_ContainerFault):
+    action: Literal["container.rolling_restart"] = "container.rolling_restart"
+    for_s: Window = Field(alias="for")
+    summary = ("each instance in turn: stop, start, wait healthy; must be done within `for`. "
+               "Select a service; `pick` defaults to `all`")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pick_all(cls, data: Any) -> Any:
+        return default_pick(data, "all")
+
+    @field_validator("select")
+    @classmethod
+    def _service_only(cls, sel: Selector, info: ValidationInfo) -> Selector:
+        if sel.role is not None:
+            raise At("a rolling restart goes through a service's instances; select a service, "
+                     "not a role", "role")
+        return sel
+
+    def plan_line(self) -> str:
+        return f"{self.select.describe()}, one at a time (stop, start, wait healthy); must finish within the window"
+
+    def inject(self, ctx: FaultContext) -> Injection:
+        """Restart each instance in turn (graceful stop, start, wait healthy). Runs in the
+        background so load keeps being measured; the revert waits for it to finish and makes
+        sure every instance is running again."""
+        names = sorted(pick(ctx, self))
+        errors: list[str] = []
+        stop = threading.Event()
+
+        def roll() -> None:
             for n in names:
-                ctx.stack.container(n).kill(signal="SIGKILL")
-            return Injection(fault, tuple(names), (lambda: _start_again(ctx, names)) if fault.revert else None)
-        if kind == "stop":
-            for n in names:
-                c = ctx.stack.container(n)
-                c.stop(timeout=int(ctx.stack.target.service(c.labels["io.continuum.service"]).stop_grace_s))
-            return Injection(fault, tuple(names), (lambda: _start_again(ctx, names)) if fault.revert else None)
-        if kind == "pause":
-            for n in names:
-                c = ctx.stack.container(n)
-                c.pause()
-                _wait_status(c, {"paused"})
-            return Injection(fault, tuple(names), lambda: _start_again(ctx, names))
-        if kind == "restart":
-            for n in names:
-                ctx.stack.container(n).restart(timeout=5)
-            return Injection(fault, tuple(names), None)
-        if kind == "rolling_restart":
-            return _rolling(ctx, fault, names)
-    except DockerException as exc:
-        raise FaultError(f"{fault.action} on {', '.join(names)} failed: {exc}") from exc
-    raise FaultError(f"unknown container action {fault.action}")
+                if stop.is_set():
+                    return
+                inst = ctx.instance(n)
+                try:
+                    inst.stop(_grace(ctx, n))
+                    inst.start()
+                    inst.wait_healthy(HEALTHY_TIMEOUT_S)
+                except HarnessError as exc:
+                    errors.append(f"{n}: {exc}")
+                    return
 
+        thread = threading.Thread(target=roll, name=f"rolling-{self.name}", daemon=True)
+        thread.start()
 
-def _rolling(ctx: FaultContext, fault: FaultSpec, names: list[str]) -> Injection:
-    """Restart each instance in turn (graceful stop, start, wait healthy), like a deploy.
-    Runs in the background so load keeps being measured; the revert waits for it to finish
-    and makes sure every instance is running again."""
-    errors: list[str] = []
-    stop = threading.Event()
+        def revert() -> str:
+            thread.join(timeout=120)
+            stop.set()
+            detail = _start_again(ctx, names)
+            if errors:
+                raise FaultError("rolling restart failed: " + "; ".join(errors))
+            return detail
 
-    def roll() -> None:
-        for n in sorted(names):
-            if stop.is_set():
-                return
-            c = ctx.stack.container(n)
-            try:
-                grace = int(ctx.stack.target.service(c.labels["io.continuum.service"]).stop_grace_s)
-                c.stop(timeout=grace)
-                c.start()
-                _wait_healthy(c)
-            except (DockerException, FaultError) as exc:
-                errors.append(f"{n}: {exc}")
-                return
-
-    thread = threading.Thread(target=roll, name=f"rolling-{fault.name}", daemon=True)
-    thread.start()
-
-    def revert() -> str:
-        thread.join(timeout=120)
-        stop.set()
-        detail = _start_again(ctx, names)
-        if errors:
-            raise FaultError("rolling restart failed: " + "; ".join(errors))
-        return detail
-
-    if fault.select is None or fault.select.pick != "all":
-        pass  # a rolling restart of a subset is allowed; the loader decides what select means
-    return Injection(fault, tuple(sorted(names)), revert, background=thread)
+        return Injection(self, tuple(names), revert, background=thread)

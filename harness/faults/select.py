@@ -1,109 +1,97 @@
-"""Choosing which instances a fault hits: by service, instance or live role; then pick."""
+"""Choosing which instances a fault hits: by service, instance or role; then a pick.
+
+`Selector` is the `select:` field of container, resource and namespace faults. It is checked
+against the target when the experiment is loaded; `pick()` resolves it when the fault fires
+(roles are asked then, not at start).
+"""
 
 from __future__ import annotations
 
 import math
-import re
+from typing import Any, Literal
 
-from docker.errors import DockerException
+from pydantic import ValidationInfo, model_validator
 
 from harness.errors import FaultError
-from harness.faults.base import FaultContext
-from harness.model import FaultSpec, RoleSpec, Selector
+from harness.model.base import At, Model
+from harness.model.units import Bounded, Name, Percent
 
-EXEC_TIMEOUT_S = 5
-
-
-def _running(ctx: FaultContext, instances: list[str]) -> list[str]:
-    out = []
-    for name in instances:
-        c = ctx.stack.container(name)
-        c.reload()
-        if c.status == "running":
-            out.append(name)
-    return out
+Pick = Literal["one", "all", "count", "percent"]
 
 
-def resolve_name(ctx: FaultContext, name: str) -> list[str]:
-    """A service name → its instances; an instance name → itself; a role → its live members."""
-    target = ctx.stack.target
-    for role in target.roles:
-        if role.name == name:
-            return resolve_role(ctx, role)
-    for svc in target.services:
-        if svc.name == name:
-            return list(svc.instance_names())
-    if name in {i for i, _ in target.instances()}:
-        return [name]
-    raise FaultError(f"{name} is neither a service, an instance nor a role of {target.name}")
+class Selector(Model):
+    """`select: {service | role, pick, count, percent, seed}`."""
 
+    service: Name | None = None     # a service (all its instances) or an instance name
+    role: Name | None = None        # a role of the target, resolved when the fault fires
+    pick: Pick = "one"
+    count: Bounded(int, ge=1, le=1000) | None = None
+    percent: Percent() | None = None
+    seed: Bounded(int, ge=0, le=2**63 - 1) | None = None
 
-def _exec(ctx: FaultContext, instance: str, argv: list[str]) -> str:
-    container = ctx.stack.container(instance)
-    try:
-        # The Docker SDK's exec has no timeout of its own; `timeout` inside bounds it.
-        code, out = container.exec_run(["timeout", str(EXEC_TIMEOUT_S), *argv], demux=False)
-    except DockerException as exc:
-        raise FaultError(f"exec in {instance} failed: {exc}") from exc
-    if code != 0:
-        raise FaultError(f"{' '.join(argv)} in {instance} exited {code}: {out.decode(errors='replace')[:200]}")
-    return out.decode(errors="replace")
-
-
-def resolve_role(ctx: FaultContext, role: RoleSpec) -> list[str]:
-    if role.kind == "static":
-        return list(role.members)
-    assert role.service is not None and role.master_name is not None  # loader guarantees
-    instances = {i for i, _ in ctx.stack.target.instances()}
-    last_error: Exception | None = None
-    # Ask each live sentinel in turn: one may be the very thing an earlier fault killed.
-    for sentinel in _running(ctx, list(ctx.stack.target.service(role.service).instance_names())):
-        try:
-            if role.kind == "sentinel-primary":
-                out = _exec(
-                    ctx, sentinel,
-                    ["redis-cli", "-p", str(role.port), "SENTINEL", "get-master-addr-by-name", role.master_name],
-                )
-                host = out.split()[0] if out.split() else ""
-                names = [_instance_of(ctx, host, instances)]
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> "Selector":
+        if (self.service is None) == (self.role is None):
+            raise ValueError("select needs exactly one of 'service' or 'role'")
+        for field, wanted in (("count", "count"), ("percent", "percent")):
+            given = getattr(self, field) is not None
+            if given and self.pick != wanted:
+                raise At(f"{field!r} only goes with 'pick: {wanted}' (pick is {self.pick!r})",
+                         field, key=True)
+            if self.pick == wanted and not given:
+                raise At(f"'pick: {wanted}' needs {field!r}", field)
+        target = (info.context or {}).get("target")
+        if target is None:
+            return self
+        services = {s.name: s for s in target.services}
+        instances = target.instance_names()
+        if self.service is not None:
+            if self.service in services:
+                size = services[self.service].replicas
+            elif self.service in instances:
+                size = 1
+            elif target.role(self.service) is not None:
+                raise At(f"{self.service!r} is a role; write 'role: {self.service}'", "service")
             else:
-                out = _exec(ctx, sentinel, ["redis-cli", "-p", str(role.port), "SENTINEL", "replicas", role.master_name])
-                lines = out.split()
-                names = [
-                    _instance_of(ctx, lines[i + 1], instances)
-                    for i, word in enumerate(lines[:-1])
-                    if word == "ip"
-                ]
-            return sorted(names)
-        except FaultError as exc:
-            last_error = exc
-    raise FaultError(f"could not resolve role {role.name}: no sentinel answered ({last_error})")
+                raise At(f"unknown service or instance {self.service!r}; services: "
+                         f"{', '.join(services)}; instances: {', '.join(instances)}", "service")
+            if self.count is not None and self.count > size:
+                raise At(f"count {self.count} is more than the {size} instance(s) of "
+                         f"{self.service!r}", "count")
+        elif target.role(self.role) is None:
+            raise At(f"unknown role {self.role!r}; roles of target {target.name!r}: "
+                     f"{', '.join(r.name for r in target.roles) or 'none (x-continuum.roles)'}",
+                     "role")
+        return self
+
+    def describe(self) -> str:
+        what = f"service {self.service}" if self.service else f"role {self.role} (resolved when it fires)"
+        if self.pick == "count":
+            pick = f"{self.count} instance(s)"
+        elif self.pick == "percent":
+            pick = f"{self.percent or 0:g}% of instances"
+        else:
+            pick = "one instance" if self.pick == "one" else "all instances"
+        seed = "" if self.pick == "all" else \
+            (f", seed {self.seed}" if self.seed is not None else ", random pick")
+        return f"{what}, {pick}{seed}"
 
 
-def _instance_of(ctx: FaultContext, host: str, instances: set[str]) -> str:
-    if host in instances:
-        return host
-    # Sentinel may report an address instead of a name: map it back through the containers.
-    if re.fullmatch(r"[0-9.]+", host):
-        for name in instances:
-            nets = ctx.stack.container(name).attrs["NetworkSettings"]["Networks"]
-            if any(n.get("IPAddress") == host for n in nets.values()):
-                return name
-    raise FaultError(f"role answer {host!r} is not an instance of the target")
+def default_pick(data: Any, pick: str) -> Any:
+    """For a spec's before-validator: `select.pick` defaults to `pick` when not written."""
+    if isinstance(data, dict) and isinstance(data.get("select"), dict) and "pick" not in data["select"]:
+        return {**data, "select": {**data["select"], "pick": pick}}
+    return data
 
 
-def pick(ctx: FaultContext, fault: FaultSpec) -> list[str]:
-    sel = fault.select or Selector()
-    if sel.role:
-        candidates = resolve_name(ctx, sel.role)
-    elif sel.service:
-        candidates = resolve_name(ctx, sel.service)
-    else:
+def pick(ctx: Any, fault: Any) -> list[str]:
+    """The instances `fault.select` names right now, picked with the fault's seeded RNG."""
+    sel: Selector | None = getattr(fault, "select", None)
+    if sel is None:
         raise FaultError(f"fault {fault.name} selects nothing")
-    candidates = sorted(set(candidates))
+    candidates = sorted(set(ctx.resolve(sel.role or sel.service)))
     if not candidates:
         raise FaultError(f"fault {fault.name}: the selection is empty")
-    rng = ctx.rng(fault)
     if sel.pick == "all":
         return candidates
     if sel.pick == "one":
@@ -114,4 +102,4 @@ def pick(ctx: FaultContext, fault: FaultSpec) -> list[str]:
         n = max(1, math.ceil(len(candidates) * (sel.percent or 0) / 100.0))
     if n > len(candidates):
         raise FaultError(f"fault {fault.name} wants {n} instances but only {len(candidates)} exist")
-    return sorted(rng.sample(candidates, n))
+    return sorted(ctx.rng(fault).sample(candidates, n))

@@ -30,7 +30,7 @@ import harness
 from harness.errors import LoadError
 from harness.load import wire
 from harness.load.config import WorkerConfig
-from harness.model import Sample, WriteRecord
+from harness.model.record import Sample, WriteRecord
 
 STDERR_TAIL_LINES = 40
 
@@ -195,6 +195,14 @@ class LoadGenerator:
             failed = self._failure_locked()
         if not new and failed:
             raise LoadError(failed + self._tail())
+        return new
+
+    def poll_final(self) -> list[Sample]:
+        """Samples not yet handed out, without raising: for the cleanup path, where the worker's
+        failure (if any) is already on its way out."""
+        with self._lock:
+            new = self._samples[self._polled:]
+            self._polled = len(self._samples)
         return new
 
     def samples(self) -> tuple[Sample, ...]:

@@ -13,7 +13,7 @@ from typing import Iterable
 from harness.measure.audit import Durability
 from harness.measure.metrics import ErrorWindow, FaultRecovery, Outage, PhaseMetrics
 from harness.measure.timeline import Step
-from harness.model import Experiment
+from harness.model.experiment import Experiment
 
 
 class Verdict(str, enum.Enum):

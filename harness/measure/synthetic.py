@@ -10,18 +10,10 @@ import random
 from pathlib import Path
 from typing import Callable, Sequence
 
-from harness.model import (
-    Assertion,
-    AuditSnapshot,
-    Experiment,
-    FaultEvent,
-    LoadSpec,
-    Note,
-    Phase,
-    RunRecord,
-    Sample,
-    WriteRecord,
-)
+from harness.model.assertions import Assertion
+from harness.model.experiment import Experiment, LoadSpec
+from harness.model.record import AuditSnapshot, FaultEvent, Note, Phase, RunRecord, Sample, WriteRecord
+from harness.model.target import AuditSpec, Target
 
 
 def steady_samples(t0: float, t_end: float, rate: float, latency_s: float = 0.01,
@@ -42,11 +34,15 @@ def steady_samples(t0: float, t_end: float, rate: float, latency_s: float = 0.01
 def make_experiment(name: str = "synthetic", *, duration_s: float = 10.0,
                     slo: Sequence[Assertion] = (), steady_state: Sequence[Assertion] = (),
                     recovery_window_s: float = 1.0, min_samples: int = 100, **kw) -> Experiment:
-    return Experiment(
-        name=name, description=kw.pop("description", "a synthetic run"), target=Path("/nonexistent/target"),
+    # Built without validation: a synthetic experiment may lack what a file must have (an SLO).
+    target = Target(name="synthetic", root=Path("/nonexistent/target"), services=(), networks=(),
+                    audit=AuditSpec())
+    return Experiment.model_construct(
+        api_version="continuum/v1", kind="Experiment",
+        name=name, description=kw.pop("description", "a synthetic run"), target=target,
         duration_s=duration_s, load=LoadSpec(profile="ledger"), slo=tuple(slo),
         steady_state=tuple(steady_state), recovery_window_s=recovery_window_s,
-        min_samples=min_samples, **kw)
+        min_samples=min_samples, faults=(), abort_if=kw.pop("abort_if", None), source=None, **kw)
 
 
 def make_record(samples: Sequence[Sample], *, experiment: Experiment | None = None, t0: float = 1000.0,

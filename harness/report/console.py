@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -18,14 +17,24 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from harness.events import Events
+from harness.events import (
+    Aborted,
+    Events,
+    FaultInjected,
+    FaultReverted,
+    Message,
+    NoteAdded,
+    PhaseStarted,
+    Progress,
+    RunEnded,
+    RunStarted,
+)
 from harness.measure.result import Result, Verdict, worst_verdict
 from harness.measure.verdict import format_value
 
 PROGRESS_EVERY_S = 5.0
 VERDICT_STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.ERROR: "bold magenta",
                  Verdict.INCONCLUSIVE: "bold yellow"}
-_EVENTS = ("run_start", "phase", "fault_injected", "fault_reverted", "progress", "abort", "note", "run_end", "message")
 
 
 def _name(x: Any) -> str:
@@ -48,11 +57,29 @@ class ConsoleReporter:
         self.state: dict[str, Any] = {"experiment": "", "run_id": "", "phase": "", "elapsed_s": 0.0,
                                       "remaining_s": None, "rps": None, "error_rate": None,
                                       "active_faults": (), "plan_s": None}
-        self._handlers: list[tuple[Any, Callable[..., Any]]] = []
-        for name in _EVENTS:
-            handler = getattr(self, f"_on_{name}")
-            getattr(events, name).add_listener(handler)
-            self._handlers.append((getattr(events, name), handler))
+        events.subscribe(self.on_event, name="console")
+
+    def on_event(self, ev: Any) -> None:
+        """One entry point per event type (typed events; see harness.events)."""
+        if isinstance(ev, RunStarted):
+            self._on_run_start(ev.experiment, ev.run_id, ev.t0, ev.plan_s)
+        elif isinstance(ev, PhaseStarted):
+            self._on_phase(ev.name, ev.t)
+        elif isinstance(ev, FaultInjected):
+            self._on_fault_injected(ev.fault, ev.targets, ev.t)
+        elif isinstance(ev, FaultReverted):
+            self._on_fault_reverted(ev.fault, ev.targets, ev.t, ev.confirmed, ev.detail)
+        elif isinstance(ev, Progress):
+            self._on_progress(ev.t, ev.elapsed_s, ev.remaining_s, ev.rps, ev.error_rate,
+                              ev.active_faults, ev.phase)
+        elif isinstance(ev, Aborted):
+            self._on_abort(ev.reason, ev.t)
+        elif isinstance(ev, NoteAdded):
+            self._on_note(ev.note)
+        elif isinstance(ev, RunEnded):
+            self._on_run_end(ev.record, ev.result)
+        elif isinstance(ev, Message):
+            self._on_message(ev.text, ev.level)
 
     # ── helpers ──
     def _offset(self, t: float | None) -> str:
@@ -170,12 +197,7 @@ class ConsoleReporter:
 
     def close(self) -> None:
         self._stop_live()
-        for hook, handler in self._handlers:
-            try:
-                hook.remove_listener(handler)
-            except ValueError:
-                pass
-        self._handlers.clear()
+        self._events.unsubscribe(self.on_event)
 
     def __enter__(self) -> "ConsoleReporter":
         return self

@@ -16,11 +16,22 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.events import Events
+from harness.events import (
+    Aborted,
+    Events,
+    FaultInjected,
+    FaultReverted,
+    Message,
+    NoteAdded,
+    PhaseStarted,
+    RunEnded,
+    RunStarted,
+)
 from harness.report.results import plain
 
 JOURNAL_FILE = "journal.jsonl"
-EVENTS = ("run_start", "phase", "fault_injected", "fault_reverted", "abort", "note", "run_end", "message")
+# Every event but Progress (the console's; the journal records what happened, not the ticker).
+EVENTS = (RunStarted, PhaseStarted, FaultInjected, FaultReverted, Aborted, NoteAdded, RunEnded, Message)
 
 
 def _fault(fault: Any) -> dict[str, Any]:
@@ -66,30 +77,33 @@ class Journal:
 
     # ── following the event catalogue ──
     def attach(self, events: Events) -> "Journal":
-        handlers: dict[str, Callable[..., Any]] = {
-            "run_start": self._on_run_start,
-            "phase": lambda name, t, **_: self.write("phase", name=name, t=t),
-            "fault_injected": lambda fault, targets, t, **_: self.write(
-                "fault_injected", **_fault(fault), targets=list(targets), t=t),
-            "fault_reverted": lambda fault, targets, t, confirmed=True, detail="", **_: self.write(
-                "fault_reverted", **_fault(fault), targets=list(targets), t=t, confirmed=confirmed, detail=detail),
-            "abort": lambda reason, t=None, **_: self.write("abort", reason=reason, t=t),
-            "note": lambda note, **_: self.write("note", text=note.text, author=note.author, t=note.t),
-            "run_end": self._on_run_end,
-            "message": lambda text, level="info", **_: self.write("message", text=text, level=level),
-        }
-        for name in EVENTS:
-            hook = getattr(events, name)
-            hook.add_listener(handlers[name])
-            self._attached.append((hook, handlers[name]))
+        events.subscribe(self.on_event, *EVENTS, name="journal")
+        self._attached.append((events, self.on_event))
         return self
 
+    def on_event(self, ev: Any) -> None:
+        if isinstance(ev, RunStarted):
+            self._on_run_start(ev.experiment, ev.run_id, ev.t0, ev.plan_s)
+        elif isinstance(ev, PhaseStarted):
+            self.write("phase", name=ev.name, t=ev.t)
+        elif isinstance(ev, FaultInjected):
+            self.write("fault_injected", **_fault(ev.fault), targets=list(ev.targets), t=ev.t,
+                       issued_t=ev.issued_t)
+        elif isinstance(ev, FaultReverted):
+            self.write("fault_reverted", **_fault(ev.fault), targets=list(ev.targets), t=ev.t,
+                       confirmed=ev.confirmed, detail=ev.detail)
+        elif isinstance(ev, Aborted):
+            self.write("abort", reason=ev.reason, t=ev.t)
+        elif isinstance(ev, NoteAdded):
+            self.write("note", text=ev.note.text, author=ev.note.author, t=ev.note.t)
+        elif isinstance(ev, RunEnded):
+            self._on_run_end(ev.record, ev.result)
+        elif isinstance(ev, Message):
+            self.write("message", text=ev.text, level=ev.level)
+
     def detach(self) -> None:
-        for hook, handler in self._attached:
-            try:
-                hook.remove_listener(handler)
-            except ValueError:      # already detached (a failing listener is removed by the hook)
-                pass
+        for events, handler in self._attached:
+            events.unsubscribe(handler)
         self._attached.clear()
 
     def _on_run_start(self, experiment: Any, run_id: str, t0: float, plan_s: float | None = None, **_: Any) -> None:

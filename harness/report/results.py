@@ -52,7 +52,7 @@ def run_to_json(r: Result) -> dict[str, Any]:
     return {
         "run_id": r.run_id,
         "experiment": r.name,
-        "description": r.experiment.description,
+        "description": r.experiment.description.strip(),
         "started_at": r.started_at,
         "duration_s": plain(r.duration_s),
         "verdict": r.verdict.value,
@@ -61,7 +61,7 @@ def run_to_json(r: Result) -> dict[str, Any]:
         "aborted": r.aborted,
         "harness_error": r.harness_error,
         "interrupted": r.interrupted,
-        "config": plain(r.experiment),
+        "config": r.experiment.config(),
         "time_to_recover_s": plain(r.time_to_recover_s),
         "longest_outage": _outage(r.longest_outage),
         "phases": [

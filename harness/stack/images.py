@@ -26,7 +26,7 @@ import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
 from harness.errors import ImageError
-from harness.model import Target
+from harness.model.target import Target
 
 log = logging.getLogger(__name__)
 

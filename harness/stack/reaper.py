@@ -12,7 +12,6 @@ group does not take it down with the harness.
 
 from __future__ import annotations
 
-import os
 import select
 import subprocess
 import sys
@@ -87,7 +86,7 @@ def main(argv: list[str]) -> int:
     sys.stdout.write(f"ack {run_id}\n")
     sys.stdout.flush()
 
-    detached = False
+    detached = done = False
     while True:
         line = sys.stdin.buffer.readline()
         if not line:
@@ -96,15 +95,23 @@ def main(argv: list[str]) -> int:
             detached = True
             break
         if line.strip() == b"done":
+            done = True
             break
     if detached:
         return 0
-    for attempt in range(5):  # Docker may be busy with the harness's own half-done removals
+    # Sweep until a sweep finds nothing: a create the harness sent just before it died can
+    # complete after the first sweep, and Docker may be busy with half-done removals.
+    clean_sweeps = 0
+    for attempt in range(10):
         try:
-            remove_run(client, run_id)
-            return 0
+            containers, networks = remove_run(client, run_id)
         except Exception:
             time.sleep(0.5 * (attempt + 1))
+            continue
+        clean_sweeps = clean_sweeps + 1 if containers == networks == 0 else 0
+        if done or clean_sweeps >= 2:    # a clean teardown already removed everything
+            return 0
+        time.sleep(0.5)
     return 1
 
 

@@ -25,11 +25,12 @@ from docker.models.containers import Container
 
 from harness import INSTANCE_LABEL, OWNER_LABEL, RUN_LABEL, SERVICE_LABEL, TARGET_LABEL
 from harness.errors import HarnessError, NameCollision, StackError
-from harness.model import LinkSpec, ServiceSpec, Target
+from harness.model.target import LinkSpec, ServiceSpec, Target
 from harness.runid import DETACHED, new_run_id, owner_token
 from harness.stack import janitor
-from harness.stack.engine import connect
+from harness.stack.engine import connect, docker_errors
 from harness.stack.images import TOXIPROXY_IMAGE
+from harness.stack.instance import Instance
 from harness.stack.reaper import Reaper
 from harness.stack.toxiproxy import ToxiproxyClient
 from harness.undo import UndoStack
@@ -42,7 +43,7 @@ HEALTH_TIMEOUT_S = 90.0
 
 
 @dataclass(frozen=True)
-class Instance:
+class InstanceRef:
     name: str           # app-2
     service: str        # app
     container: str      # continuum-<run>-app-2
@@ -90,6 +91,7 @@ class Stack:
         self.toxiproxy: ToxiproxyClient | None = None
         self._reaper: Reaper | None = None
         self._containers: dict[str, Container] = {}
+        self._handles: dict[str, Instance] = {}
         self._ingress_ports: dict[str, int] = {}     # link name → 127.0.0.1 port on the host
         self._up = False
 
@@ -110,9 +112,9 @@ class Stack:
             labels[INSTANCE_LABEL] = instance
         return labels
 
-    def instances(self, service: str | None = None) -> list[Instance]:
+    def instances(self, service: str | None = None) -> list[InstanceRef]:
         return [
-            Instance(i, s.name, self.object_name(i))
+            InstanceRef(i, s.name, self.object_name(i))
             for i, s in self.target.instances()
             if service is None or s.name == service
         ]
@@ -238,10 +240,10 @@ class Stack:
         self._containers["toxiproxy"] = container
 
     def _service_of_instance(self, instance: str) -> ServiceSpec:
-        for i, s in self.target.instances():
-            if i == instance:
-                return s
-        raise StackError(f"link upstream {instance} is not an instance of the target")
+        try:
+            return self.target.service_of(instance)
+        except KeyError:
+            raise StackError(f"link upstream {instance} is not an instance of the target") from None
 
     def _start_level(self, level: list[ServiceSpec]) -> None:
         jobs = [(svc, inst) for svc in level for inst in svc.instance_names()]
@@ -293,40 +295,29 @@ class Stack:
     def _create(self, *, name: str, network: str, aliases: list[str], **kwargs) -> Container:
         endpoint = self.client.api.create_endpoint_config(aliases=aliases)
         try:
-            container = self.client.containers.create(
-                name=name,
-                network=network,
-                networking_config={network: endpoint},
-                detach=True,
-                **kwargs,
-            )
-        except APIError as exc:
-            if exc.status_code == 409:
-                raise NameCollision(f"a container named {name} appeared while starting; it was left untouched") from exc
-            raise StackError(f"could not create container {name}: {exc.explanation or exc}") from exc
-        except DockerException as exc:
-            raise StackError(f"could not create container {name}: {exc}") from exc
+            with docker_errors(f"could not create container {name}"):
+                container = self.client.containers.create(
+                    name=name, network=network, networking_config={network: endpoint}, detach=True, **kwargs)
+        except StackError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, APIError) and cause.status_code == 409:
+                raise NameCollision(f"a container named {name} appeared while starting; it was left untouched") from cause
+            raise
         self.undo.push(f"remove container {name}", lambda: _remove_container(container))
         return container
 
     def _connect(self, container: Container, network: str, aliases: list[str]) -> None:
-        try:
+        with docker_errors(f"could not connect {container.name} to {network}"):
             self.client.networks.get(network).connect(container, aliases=aliases or None)
-        except DockerException as exc:
-            raise StackError(f"could not connect {container.name} to {network}: {exc}") from exc
 
     def _start(self, container: Container) -> None:
-        try:
+        with docker_errors(f"could not start {container.name}"):
             container.start()
-        except DockerException as exc:
-            raise StackError(f"could not start {container.name}: {exc}") from exc
 
     def _wait_healthy(self, container: Container, deadline: float) -> None:
         while True:
-            try:
+            with docker_errors(f"{container.name} vanished while starting"):
                 container.reload()
-            except DockerException as exc:
-                raise StackError(f"{container.name} vanished while starting: {exc}") from exc
             state = container.attrs["State"]
             health = (state.get("Health") or {}).get("Status")
             if state["Status"] == "exited" or state["Status"] == "dead":
@@ -371,6 +362,14 @@ class Stack:
             return self._containers[instance]
         except KeyError:
             raise HarnessError(f"no instance {instance} in this run") from None
+
+    def instance(self, name: str) -> Instance:
+        """The handle faults use (docker errors translated, timeouts on every wait)."""
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = Instance(self.container(name), name,
+                                                    self.target.service_of(name).name)
+        return handle
 
     def endpoints(self, service: str | None = None, port: int | None = None) -> list[str]:
         """Base URLs on 127.0.0.1 for the target's entry points (through an ingress link if any)."""

@@ -10,14 +10,16 @@ We use its transport and its error mapping (409 → ProxyExists, 404 → NotFoun
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from harness.errors import ToxiproxyError
-from harness.model import Toxic
+
+if TYPE_CHECKING:
+    from harness.faults.network import Toxic
 
 CALL_TIMEOUT_S = 5.0
 
@@ -78,7 +80,7 @@ class ToxiproxyClient:
             raise ToxiproxyError(f"proxy {name} did not become enabled={enabled}")
         return t
 
-    def add_toxic(self, proxy: str, toxic_name: str, toxic: Toxic) -> float:
+    def add_toxic(self, proxy: str, toxic_name: str, toxic: "Toxic") -> float:
         t_sent = time.monotonic()
         self._call(
             "post",

@@ -4,16 +4,13 @@ injection is checked by its effect, and each revert by reading the state back.""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from harness.faults import FaultContext, inject
-from harness.faults.netns import container_pid, iptables
-from harness.model import FaultSpec, Selector, Toxic
+from harness.faults import FaultContext, build
+from harness.faults.netns import iptables
+from harness.loader import load_target
 from harness.stack.stack import Stack
-from harness.target import load_target
 from tests.helpers import FIXTURES
 
 pytestmark = pytest.mark.docker
@@ -28,6 +25,11 @@ def stack(docker_client):
 @pytest.fixture
 def ctx(stack):
     return FaultContext(stack=stack, run_id=stack.run_id)
+
+
+def inject(ctx, action, **fields):
+    """A fault written as in an experiment file, built and checked by the loader's rules."""
+    return build(action, fields, ctx.target).inject(ctx)
 
 
 def reach(stack, src: str, dst: str, timeout_s: float = 1.0) -> bool:
@@ -45,23 +47,23 @@ def status(stack, name: str) -> str:
 
 
 def our_rules(stack, name: str, comment: str) -> list[str]:
-    pid = container_pid(stack.container(name))
+    pid = stack.instance(name).pid()
     return [r for r in iptables(pid, ["-S"]).splitlines() if comment in r]
 
 
 def test_kill_with_window_then_started_again(stack, ctx):
-    inj = inject(ctx, FaultSpec("k", "container.kill", 0, for_s=1, select=Selector(service="client-2")))
+    inj = inject(ctx, "container.kill", name="k", select={"service": "client-2"}, **{"for": "1s"})
     assert inj.targets == ("client-2",) and status(stack, "client-2") == "exited"
     inj.revert()
     assert status(stack, "client-2") == "running"
 
 
 def test_stop_and_pause(stack, ctx):
-    inj = inject(ctx, FaultSpec("s", "container.stop", 0, for_s=1, select=Selector(service="client-2")))
+    inj = inject(ctx, "container.stop", name="s", select={"service": "client-2"}, **{"for": "1s"})
     assert status(stack, "client-2") == "exited"
     inj.revert()
     assert status(stack, "client-2") == "running"
-    inj = inject(ctx, FaultSpec("p", "container.pause", 0, for_s=1, select=Selector(service="server")))
+    inj = inject(ctx, "container.pause", name="p", select={"service": "server"}, **{"for": "1s"})
     assert status(stack, "server") == "paused"
     assert not reach(stack, "client-1", "server"), "a paused server must not answer"
     inj.revert()
@@ -69,9 +71,8 @@ def test_stop_and_pause(stack, ctx):
 
 
 def test_partition_both_ways_cuts_only_the_named_pair(stack, ctx):
-    f = FaultSpec("cut", "partition", 0, for_s=1, groups=(("client-1",), ("server",)))
     assert reach(stack, "client-1", "server")
-    inj = inject(ctx, f)
+    inj = inject(ctx, "partition", name="cut", groups=[["client-1"], ["server"]], **{"for": "1s"})
     try:
         assert not reach(stack, "client-1", "server")
         assert reach(stack, "client-2", "server"), "the partition leaked beyond its groups"
@@ -84,8 +85,8 @@ def test_partition_both_ways_cuts_only_the_named_pair(stack, ctx):
 
 
 def test_partition_one_way_drops_only_a_to_b(stack, ctx):
-    f = FaultSpec("oneway", "partition", 0, for_s=1, groups=(("client-1",), ("server",)), one_way=True)
-    inj = inject(ctx, f)
+    inj = inject(ctx, "partition", name="oneway", groups=[["client-1"], ["server"]], direction="one-way",
+                 **{"for": "1s"})
     comment = f"continuum:{stack.run_id}:oneway"
     try:
         a, b = our_rules(stack, "client-1", comment), our_rules(stack, "server", comment)
@@ -98,8 +99,8 @@ def test_partition_one_way_drops_only_a_to_b(stack, ctx):
 
 
 def test_total_packet_loss_and_revert(stack, ctx):
-    inj = inject(ctx, FaultSpec("loss", "network.loss", 0, for_s=1, select=Selector(service="server"),
-                                params=(("percent", 100.0),)))
+    inj = inject(ctx, "network.loss", name="loss", select={"service": "server"}, percent="100%",
+                 **{"for": "1s"})
     try:
         assert not reach(stack, "client-1", "server")
     finally:
@@ -109,15 +110,14 @@ def test_total_packet_loss_and_revert(stack, ctx):
 
 def test_cpu_and_memory_limits_are_set_and_restored(stack, ctx):
     c = stack.container("client-1")
-    inj = inject(ctx, FaultSpec("cpu", "resource.cpu", 0, for_s=1, select=Selector(service="client-1"),
-                                params=(("cpus", 0.25),)))
+    inj = inject(ctx, "resource.cpu", name="cpu", select={"service": "client-1"}, cpus=0.25, **{"for": "1s"})
     c.reload()
     assert c.attrs["HostConfig"]["CpuQuota"] == 25_000 and c.attrs["HostConfig"]["CpuPeriod"] == 100_000
     inj.revert()
     c.reload()
     assert (c.attrs["HostConfig"]["CpuQuota"] or 0) <= 0
-    inj = inject(ctx, FaultSpec("mem", "resource.memory", 0, for_s=1, select=Selector(service="client-1"),
-                                params=(("memory_bytes", 256 * 2**20),)))
+    inj = inject(ctx, "resource.memory", name="mem", select={"service": "client-1"}, limit="256MiB",
+                 **{"for": "1s"})
     c.reload()
     assert c.attrs["HostConfig"]["Memory"] == 256 * 2**20
     inj.revert()
@@ -127,8 +127,7 @@ def test_cpu_and_memory_limits_are_set_and_restored(stack, ctx):
 
 
 def test_rolling_restart_keeps_at_most_one_down(stack, ctx):
-    f = FaultSpec("roll", "container.rolling_restart", 0, for_s=30, select=Selector(service="client", pick="all"))
-    inj = inject(ctx, f)
+    inj = inject(ctx, "container.rolling_restart", name="roll", select={"service": "client"}, **{"for": "30s"})
     seen_down = 0
     while inj.background.is_alive():
         down = sum(status(stack, n) != "running" for n in ("client-1", "client-2"))
@@ -142,13 +141,11 @@ def test_rolling_restart_keeps_at_most_one_down(stack, ctx):
 
 def test_toxics_on_the_real_toxiproxy_are_read_back(stack, ctx):
     tp = stack.toxiproxy
-    f = FaultSpec("slow", "network.latency", 0, for_s=1, links=("host-server",),
-                  toxics=(Toxic("latency", (("latency", 250), ("jitter", 0)), "downstream"),))
-    inj = inject(ctx, f)
+    inj = inject(ctx, "network.latency", name="slow", link="host->server", latency="250ms", **{"for": "1s"})
     assert tp.toxic_names("host-server") == {"continuum-slow-downstream-0"}
     inj.revert()
     assert tp.toxic_names("host-server") == set()
-    inj = inject(ctx, FaultSpec("down", "network.down", 0, for_s=1, links=("host-server",)))
+    inj = inject(ctx, "network.down", name="down", link="host->server", **{"for": "1s"})
     assert tp.proxy("host-server")["enabled"] is False
     inj.revert()
     assert tp.proxy("host-server")["enabled"] is True
@@ -172,7 +169,8 @@ def test_a_restarted_instance_keeps_its_published_port(stack, ctx):
     c = stack.container("server")
     c.reload()
     before = c.ports["8080/tcp"][0]["HostPort"]
-    inj = inject(ctx, FaultSpec("k2", "container.kill", 0, for_s=1, select=Selector(service="server")))
+    inj = inject(ctx, "container.kill", name="k2", select={"service": "server"}, **{"for": "1s"})
     inj.revert()
     c.reload()
     assert c.ports["8080/tcp"][0]["HostPort"] == before
+

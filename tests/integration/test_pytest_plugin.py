@@ -106,7 +106,7 @@ def test_unknown_link_is_refused(continuum_stack, continuum_fault):
     from harness.errors import InputError
 
     stack = continuum_stack(ECHO)
-    with pytest.raises(InputError, match="no link 'host->nope'.*host->web"):
+    with pytest.raises(InputError, match="'host->nope'.*links: host->web"):
         with continuum_fault(stack, "network.down", link="host->nope"):
             pass
 '''

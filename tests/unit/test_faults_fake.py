@@ -1,64 +1,77 @@
-"""Faults and the schedule loop on a fake backend (the httpx MockTransport habit): fast, and
-exact about what was called in which order. The real engine is exercised in
-tests/integration."""
+"""Faults and the scheduler on a fake backend (the httpx MockTransport habit): fast, and exact
+about what was called in which order. The scheduler runs on a fake clock, so its timing is
+checked exactly. The real engine is exercised in tests/integration."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from harness.errors import FaultError, ToxiproxyError
-from harness.events import Events
-from harness.faults import FaultContext, inject
+from harness.errors import FaultError, InputError, ToxiproxyError
+from harness.events import Events, FaultInjected, FaultReverted
+from harness.faults import FaultContext, build
 from harness.faults.select import pick
 from harness.live import LiveStats
-from harness.model import (
-    AbortRule,
-    Experiment,
-    FaultSpec,
-    LinkSpec,
-    LoadSpec,
-    NetworkSpec,
-    Sample,
-    Selector,
-    ServiceSpec,
-    Target,
-    Toxic,
-)
+from harness.model.record import Sample
+from harness.model.target import LinkSpec, NetworkSpec, RoleSpec, ServiceSpec, Target
+from harness.run.phases import phases
+from harness.run.scheduler import Scheduler
 from harness.undo import UndoStack
 
 
-class FakeContainer:
+class FakeInstance:
     def __init__(self, name: str, log: list):
-        self.name, self.status, self.log = name, "running", log
-        self.labels = {"io.continuum.service": name.rsplit("-", 1)[0]}
-        self.attrs = {"State": {"Pid": 0}, "HostConfig": {}, "NetworkSettings": {"Networks": {}}}
+        self.name, self.status_, self.log = name, "running", log
+        self.service = name.rsplit("-", 1)[0] if name[-1].isdigit() else name
+        self.config: dict = {}
 
-    def reload(self):
-        pass
+    def status(self):
+        return self.status_
 
-    def kill(self, signal="SIGKILL"):
+    def kill(self):
         self.log.append(("kill", self.name))
-        self.status = "exited"
+        self.status_ = "exited"
 
-    def stop(self, timeout=10):
+    def stop(self, timeout_s):
         self.log.append(("stop", self.name))
-        self.status = "exited"
+        self.status_ = "exited"
 
     def start(self):
         self.log.append(("start", self.name))
-        self.status = "running"
+        self.status_ = "running"
 
     def pause(self):
         self.log.append(("pause", self.name))
-        self.status = "paused"
+        self.status_ = "paused"
 
     def unpause(self):
         self.log.append(("unpause", self.name))
-        self.status = "running"
+        self.status_ = "running"
+
+    def restart(self, timeout_s):
+        self.log.append(("restart", self.name))
+
+    def wait_status(self, want, timeout_s):
+        assert self.status_ in want
+        return self.status_
+
+    def wait_healthy(self, timeout_s):
+        pass
+
+    def host_config(self):
+        return dict(self.config)
+
+    def update(self, **kw):
+        self.log.append(("update", self.name, tuple(sorted(kw))))
+        if "mem_limit" in kw:
+            self.config["Memory"] = kw["mem_limit"]
+        if "cpu_quota" in kw:
+            self.config["CpuQuota"] = kw["cpu_quota"]
+
+    def exec(self, argv, timeout_s):
+        self.log.append(("exec", self.name, tuple(argv)))
+        return 0, "app-2\n6379\n"
 
 
 class FakeToxiproxy:
@@ -66,90 +79,126 @@ class FakeToxiproxy:
         self.log, self.fail_on = log, fail_on
         self.enabled: dict[str, bool] = {}
         self.toxics: dict[str, set[str]] = {}
+        self.now = 0.0
 
     def set_enabled(self, name, enabled):
         self.log.append(("enabled", name, enabled))
         self.enabled[name] = enabled
-        return time.monotonic()
+        return self.now
 
     def add_toxic(self, proxy, toxic_name, toxic):
         if proxy == self.fail_on:
             raise ToxiproxyError(f"boom on {proxy}")
         self.log.append(("add", proxy, toxic_name, toxic.type))
         self.toxics.setdefault(proxy, set()).add(toxic_name)
-        return time.monotonic()
+        return self.now
 
     def remove_toxic(self, proxy, toxic_name):
         self.log.append(("remove", proxy, toxic_name))
         self.toxics[proxy].discard(toxic_name)
-        return time.monotonic()
+        return self.now
 
 
 TARGET = Target(
     name="fake",
     root=Path("/nonexistent"),
-    services=(ServiceSpec("app", "img", networks=("n",), replicas=3), ServiceSpec("db", "img", networks=("n",))),
-    networks=(NetworkSpec("n"),),
-    links=(LinkSpec("lb-app-1", "lb", "app-1", 80), LinkSpec("lb-app-2", "lb", "app-2", 80)),
+    services=(ServiceSpec(name="app", image="img", networks=("n",), deploy={"replicas": 3}),
+              ServiceSpec(name="db", image="img", networks=("n",)),
+              ServiceSpec(name="sentinel", image="img", networks=("n",))),
+    networks=(NetworkSpec(name="n"),),
+    links=(LinkSpec(name="lb-app-1", client="lb", upstream="app-1", port=80),
+           LinkSpec(name="lb-app-2", client="lb", upstream="app-2", port=80)),
+    roles=(RoleSpec(name="primary", kind="sentinel-primary", service="sentinel", master_name="m"),
+           RoleSpec(name="pair", kind="static", members=("app-1", "app-2"))),
 )
 
 
 class FakeStack:
     def __init__(self, log, tp=None):
         self.target = TARGET
+        self.run_id = "rtest"
         self.toxiproxy = tp or FakeToxiproxy(log)
-        self._c = {i: FakeContainer(i, log) for i, _ in TARGET.instances()}
+        self._i = {i: FakeInstance(i, log) for i in TARGET.instance_names()}
 
-    def container(self, name):
-        return self._c[name]
+    def instance(self, name):
+        return self._i[name]
 
 
 def ctx(log, **kw):
     return FaultContext(stack=FakeStack(log, **kw), run_id="rtest")
 
 
+def spec(action, **fields):
+    return build(action, fields, TARGET)
+
+
+# ──────────────────────────────── specs built like the loader builds them ────────────────────────────────
+
+
+def test_build_normalises_units_and_resolves_links():
+    f = spec("network.latency", link="lb->app", latency="300ms", stream="both", **{"for": "2s"})
+    assert f.links == ("lb-app-1", "lb-app-2") and f.for_s == 2.0
+    assert [t.stream for t in f.toxics] == ["upstream", "downstream"]
+    assert f.toxics[0].attributes == (("latency", 300), ("jitter", 0))
+
+
+def test_build_refuses_what_a_file_would_refuse():
+    with pytest.raises(InputError, match="no link 'lb->db'"):
+        spec("network.down", link="lb->db", **{"for": "1s"})
+    with pytest.raises(InputError, match="unknown service or instance 'nope'"):
+        spec("container.kill", select={"service": "nope"})
+    with pytest.raises(InputError, match="not one of"):
+        spec("container.explode", select={"service": "app"})
+
+
+# ──────────────────────────────── selection ────────────────────────────────
+
+
 def test_pick_is_seeded_and_replayable():
-    log: list = []
-    f = FaultSpec("k", "container.kill", 0.0, select=Selector(service="app", pick="one", seed=7))
-    first = [pick(ctx(log), f) for _ in range(5)]
+    f = spec("container.kill", select={"service": "app", "pick": "one", "seed": 7})
+    first = [pick(ctx([]), f) for _ in range(5)]
     assert len({tuple(p) for p in first}) == 1, "same seed must pick the same instance"
-    counts = {tuple(pick(ctx(log), replace(f, select=replace(f.select, seed=s)))) for s in range(30)}
-    assert len(counts) == 3, "different seeds must reach every replica"
+    picks = {tuple(pick(ctx([]), spec("container.kill", select={"service": "app", "seed": s})))
+             for s in range(30)}
+    assert len(picks) == 3, "different seeds must reach every replica"
 
 
-@pytest.mark.parametrize(
-    "sel, expected",
-    [
-        (Selector(service="app", pick="all"), 3),
-        (Selector(service="app", pick="count", count=2), 2),
-        (Selector(service="app", pick="percent", percent=50), 2),  # ceil(1.5)
-        (Selector(service="app-3", pick="all"), 1),
-        (Selector(service="db", pick="all"), 1),
-    ],
-)
-def test_pick_sizes(sel, expected):
-    assert len(pick(ctx([]), FaultSpec("f", "container.kill", 0.0, select=sel))) == expected
+@pytest.mark.parametrize("select, expected", [
+    ({"service": "app", "pick": "all"}, 3),
+    ({"service": "app", "pick": "count", "count": 2}, 2),
+    ({"service": "app", "pick": "percent", "percent": 50}, 2),  # ceil(1.5)
+    ({"service": "app-3", "pick": "all"}, 1),
+    ({"service": "db", "pick": "all"}, 1),
+    ({"role": "pair", "pick": "all"}, 2),
+])
+def test_pick_sizes(select, expected):
+    assert len(pick(ctx([]), spec("container.kill", select=select))) == expected
 
 
-def test_pick_more_than_exist_is_a_fault_error():
-    with pytest.raises(FaultError, match="wants 4"):
-        pick(ctx([]), FaultSpec("f", "container.kill", 0.0, select=Selector(service="app", pick="count", count=4)))
+def test_sentinel_role_is_asked_when_the_fault_fires():
+    log: list = []
+    assert pick(ctx(log), spec("container.kill", select={"role": "primary"})) == ["app-2"]
+    assert log[0][0] == "exec" and log[0][1] == "sentinel"
+    assert log[0][2][-2:] == ("get-master-addr-by-name", "m")
+
+
+# ──────────────────────────────── each family's inject and revert ────────────────────────────────
 
 
 def test_kill_with_window_restarts_on_revert():
     log: list = []
     c = ctx(log)
-    inj = inject(c, FaultSpec("k", "container.kill", 0.0, for_s=1.0, select=Selector(service="db")))
+    inj = spec("container.kill", select={"service": "db"}, **{"for": "1s"}).inject(c)
     assert log == [("kill", "db")] and inj.reversible
     inj.revert()
     inj.revert()  # idempotent
     assert log == [("kill", "db"), ("start", "db")]
-    assert c.stack.container("db").status == "running"
+    assert c.instance("db").status() == "running"
 
 
 def test_pause_reverts_by_unpause():
     log: list = []
-    inj = inject(ctx(log), FaultSpec("p", "container.pause", 0.0, for_s=1.0, select=Selector(service="app", pick="all")))
+    inj = spec("container.pause", select={"service": "app", "pick": "all"}, **{"for": "1s"}).inject(ctx(log))
     assert [op for op, _ in log] == ["pause"] * 3
     inj.revert()
     assert [op for op, _ in log] == ["pause"] * 3 + ["unpause"] * 3
@@ -157,21 +206,17 @@ def test_pause_reverts_by_unpause():
 
 def test_toxics_added_per_link_and_stream_and_removed_by_name():
     log: list = []
-    f = FaultSpec(
-        "lat", "network.latency", 0.0, for_s=1.0, links=("lb-app-1", "lb-app-2"),
-        toxics=(Toxic("latency", (("latency", 300),), "upstream"), Toxic("latency", (("latency", 300),), "downstream")),
-    )
     c = ctx(log)
-    inj = inject(c, f)
+    inj = spec("network.latency", link="lb->app", latency="300ms", stream="both", **{"for": "1s"}).inject(c)
     assert sorted(x[1] for x in log if x[0] == "add") == ["lb-app-1", "lb-app-1", "lb-app-2", "lb-app-2"]
     inj.revert()
-    assert all(not names for names in c.stack.toxiproxy.toxics.values())
+    assert all(not names for names in c.toxiproxy.toxics.values())
     assert inj.restored_t is not None and inj.restored_t >= inj.applied_t
 
 
 def test_link_down_and_up():
     log: list = []
-    inj = inject(ctx(log), FaultSpec("d", "network.down", 0.0, for_s=1.0, links=("lb-app-1",)))
+    inj = spec("network.down", link="lb->app-1", **{"for": "1s"}).inject(ctx(log))
     inj.revert()
     assert log == [("enabled", "lb-app-1", False), ("enabled", "lb-app-1", True)]
 
@@ -179,100 +224,111 @@ def test_link_down_and_up():
 def test_partial_network_failure_undoes_what_was_applied():
     log: list = []
     c = ctx(log, tp=FakeToxiproxy(log, fail_on="lb-app-2"))
-    f = FaultSpec("lat", "network.latency", 0.0, for_s=1.0, links=("lb-app-1", "lb-app-2"),
-                  toxics=(Toxic("latency", (("latency", 10),)),))
+    f = spec("network.latency", name="lat", link="lb->app", latency="10ms", **{"for": "1s"})
     with pytest.raises(FaultError, match="boom"):
-        inject(c, f)
+        f.inject(c)
     assert ("remove", "lb-app-1", "continuum-lat-downstream-0") in log
-    assert not c.stack.toxiproxy.toxics["lb-app-1"]
+    assert not c.toxiproxy.toxics["lb-app-1"]
 
 
-# ──────────────────────────────── the schedule loop ────────────────────────────────
-
-
-class FakeLoad:
-    """Produces one successful sample per poll, or failures while `failing` is set."""
-
-    def __init__(self):
-        self.failing = False
-
-    def poll(self):
-        return [Sample(time.monotonic(), 0.001, not self.failing)]
-
-
-def _experiment(faults, duration=0.6, abort=None):
-    return Experiment(
-        name="loop", description="", target=Path("/x"), duration_s=duration,
-        load=LoadSpec(profile="p"), faults=tuple(faults), abort_if=abort,
-    )
-
-
-def test_loop_injects_on_schedule_and_reverts_windows():
-    from harness.run import _RunState, _loop, _revert_all
-
+def test_memory_limit_restored_and_read_back():
     log: list = []
     c = ctx(log)
-    exp = _experiment([
-        FaultSpec("down", "network.down", 0.1, for_s=0.2, links=("lb-app-1",)),
-        FaultSpec("kill", "container.kill", 0.2, select=Selector(service="db"), revert=False),
-    ])
-    state, undo, events = _RunState(exp), UndoStack(), Events()
-    fired = []
-    events.fault_injected.add_listener(lambda fault, targets, t: fired.append((fault.name, round(t - state.t0, 2))))
-    _loop(exp, c, FakeLoad(), state, undo, events, None)
-    _revert_all(state, undo, events)
-    assert [name for name, _ in fired] == ["down", "kill"]
-    assert 0.1 <= fired[0][1] < 0.16 and 0.2 <= fired[1][1] < 0.26
-    ev = {e.fault: e for e in state.schedule.events}
-    assert abs((ev["down"].reverted_t - ev["down"].injected_t) - 0.2) < 0.05
-    assert ev["kill"].reverted_t is None  # instantaneous, not reverted
-    assert ("enabled", "lb-app-1", True) in log
-    names = [p.name for p in state.phases(time.monotonic())]
+    inj = spec("resource.memory", select={"service": "db"}, limit="64MiB", **{"for": "1s"}).inject(c)
+    assert c.instance("db").host_config()["Memory"] == 64 * 1024 * 1024
+    inj.revert()
+    assert c.instance("db").host_config()["Memory"] == 1 << 40
+
+
+# ──────────────────────────────── the scheduler, on a fake clock ────────────────────────────────
+
+
+class FakeClock:
+    def __init__(self, t: float = 100.0):
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
+def _run_schedule(faults, until_s, *, pacer=None, log=None):
+    clock = FakeClock()
+    log = [] if log is None else log
+    c = ctx(log)
+    events = Events()
+    seen = []
+    events.subscribe(lambda e: seen.append((type(e).__name__, e.fault.name, round(e.t - 100.0, 3))),
+                     FaultInjected, FaultReverted)
+    sched = Scheduler(faults, t0=clock.now(), inject=lambda f: _stamped(f.inject(c), clock),
+                      undo=UndoStack(), events=events, clock=clock, pacer=pacer)
+    phases_seen = []
+    while clock.now() < sched.end_t(until_s):
+        began = sched.tick()
+        if began:
+            phases_seen.append(began)
+        clock.sleep(sched.wait(0.05))
+    sched.revert_all()
+    return sched, seen, phases_seen, clock
+
+
+def _stamped(injection, clock):
+    injection.applied_t = clock.now()
+    return injection
+
+
+def test_scheduler_fires_on_time_and_reverts_windows_exactly():
+    down = spec("network.down", name="down", link="lb->app-1", at="1s", **{"for": "2s"})
+    kill = spec("container.kill", name="kill", select={"service": "db"}, at="2s").model_copy(update={"revert": False})
+    sched, seen, began, _ = _run_schedule([kill, down], 5.0)
+    assert seen[0] == ("FaultInjected", "down", 1.0)
+    assert seen[1] == ("FaultInjected", "kill", 2.0)
+    assert ("FaultReverted", "down", 3.0) in seen
+    ev = {e.fault: e for e in sched.fault_events}
+    assert ev["down"].reverted_t - ev["down"].injected_t == pytest.approx(2.0)
+    assert ev["kill"].reverted_t is None and ev["kill"].issued_t == pytest.approx(102.0)
+    assert began == ["fault:down", "fault:kill", "recovery"]
+    names = [p.name for p in phases(sched.fault_events, 100.0, 105.0, 0.5)]
     assert names[0] == "baseline" and "fault:down" in names and "fault:kill" in names
 
 
-def test_abort_if_stops_the_loop_and_records_why():
-    from harness.run import _RunState, _loop
-
-    exp = _experiment([], duration=5.0, abort=AbortRule(availability_below=0.5, over_s=0.1))
-    load = FakeLoad()
-    load.failing = True
-    state = _RunState(exp)
-    # Plenty of failing samples so the window has enough evidence.
-    load.poll = lambda: [Sample(time.monotonic(), 0.001, False) for _ in range(30)]
-    t = time.monotonic()
-    _loop(exp, ctx([]), load, state, UndoStack(), Events(), None)
-    assert time.monotonic() - t < 1.0
-    assert state.aborted and "below 50.00%" in state.aborted
-
-
-def test_pacer_holds_a_fault_and_shifts_the_schedule():
-    from harness.run import _RunState, _loop
-
+def test_pacer_holds_a_fault_and_shifts_the_rest():
     class Pacer:
-        def __init__(self):
-            self.asked = 0
+        asked = 0
 
         def ready(self, fault):
             self.asked += 1
-            return self.asked > 4  # the operator says go on the fifth poll
+            return self.asked > 20   # the operator says go on the 21st poll (1 s at 50 ms ticks)
 
         def notes(self):
-            return ["looks fine"] if self.asked == 1 else []
+            return []
 
         def abort_requested(self):
             return None
 
-    exp = _experiment([FaultSpec("down", "network.down", 0.05, for_s=0.05, links=("lb-app-1",))], duration=0.3)
-    state = _RunState(exp)
-    _loop(exp, ctx([]), FakeLoad(), state, UndoStack(), Events(), Pacer())
-    assert state.schedule.shift_s > 0, "held faults shift the rest of the schedule"
-    assert [n.text for n in state.notes] == ["looks fine"]
+    first = spec("network.down", name="first", link="lb->app-1", at="1s", **{"for": "1s"})
+    second = spec("network.down", name="second", link="lb->app-2", at="2s", **{"for": "1s"})
+    sched, seen, _, _ = _run_schedule([first, second], 4.0, pacer=Pacer())
+    injected = {n: t for kind, n, t in seen if kind == "FaultInjected"}
+    assert injected["first"] == pytest.approx(2.0, abs=0.06), "held for about a second"
+    assert injected["second"] - injected["first"] == pytest.approx(1.0, abs=0.06), "the rest moved with it"
+    assert sched.shift_s == pytest.approx(1.0, abs=0.06)
+
+
+def test_a_failing_listener_is_recorded_not_silent():
+    events = Events()
+    events.subscribe(lambda e: (_ for _ in ()).throw(RuntimeError("disk full")), name="report")
+    events.say("hello")
+    events.say("again")            # detached after the first failure
+    failures = events.take_failures()
+    assert [str(f) for f in failures] == ["listener report failed on Message: RuntimeError: disk full"]
 
 
 def test_live_stats_rates():
     live = LiveStats(None)
-    now = time.monotonic()
+    now = 1000.0
     live.add([Sample(now - 0.5, 0.001, i % 4 != 0) for i in range(100)])
     rps, err = live.rates(now)
     assert rps == 100 and err == 0.25

@@ -13,7 +13,7 @@ import pytest
 
 from harness.errors import InputError
 from harness.loader import load_experiment
-from harness.target import load_target
+from harness.loader import load_target
 from harness.yamlsafe import load_yaml
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -13,8 +13,10 @@ import jsonschema
 import pytest
 
 from harness.errors import InputError
-from harness.loader import experiment_schema, load_experiment, load_experiments, parse_threshold
-from harness.model import Toxic
+from harness.loader import load_experiment, load_experiments
+from harness.model import parse_threshold
+from harness.schema import experiment_schema
+from harness.faults.network import Toxic
 from harness.plan import cmd_plan, cmd_schema, cmd_validate, render_plan
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -55,7 +57,7 @@ faults:
   - {at: 20s, for: 30s, action: container.rolling_restart, select: {service: api}}
 """))
     assert exp.name == "e" and exp.duration_s == 60.0 and exp.source == (tmp_path / "e.yaml")
-    assert exp.target == (CORPUS / "targets" / "mini").resolve()
+    assert exp.target.root == (CORPUS / "targets" / "mini").resolve() and exp.target.name == "mini"
     assert exp.load.request_timeout_s == 1.5 and exp.load.users == 5
     assert exp.recovery_window_s == 2.0 and exp.min_samples == 10
     assert exp.abort_if is not None and exp.abort_if.availability_below == 0.5
@@ -69,9 +71,9 @@ faults:
     assert slicer.links == ("web-api-1", "web-api-2")
     assert slicer.toxics[0].attributes == (("average_size", 1024), ("size_variation", 100),
                                            ("delay", 10))
-    assert dict(mem.params) == {"memory_bytes": 64 * 1024 * 1024} and mem.select.role == "db-primary"
-    assert dict(cpu.params) == {"cpus": 0.5} and cpu.select.percent == 50.0
-    assert dict(loss.params) == {"percent": 10.0}
+    assert mem.limit == 64 * 1024 * 1024 and mem.select.role == "db-primary"
+    assert cpu.cpus == 0.5 and cpu.select.percent == 50.0
+    assert loss.percent == 10.0
     assert bw.links == ("web-api-1", "api-db-2") and bw.toxics[0].attributes == (("rate", 1000),)
     assert to.links == ("host-web-1", "host-web-2") and to.toxics[0].attributes == (("timeout", 1000),)
     assert limit.toxics[0].attributes == (("bytes", 1024),)
@@ -227,7 +229,8 @@ def test_loading_never_imports_docker() -> None:
         f"cmd_validate([{str(CORPUS / 'targets' / 'mini')!r}])\n"
         f"cmd_validate([{str(CORPUS / 'experiments')!r}])\n"
         "bad = sorted(m for m in sys.modules if m == 'docker' or m.startswith('docker.')\n"
-        "             or m.startswith('harness.stack') or m.startswith('harness.faults') or m == 'locust')\n"
+        "             or m.startswith('harness.stack') or m == 'harness.load' or m.startswith('harness.load.') or m == 'locust'\n"
+        "             or m == 'requests' or m.startswith('toxiproxy'))\n"
         "print('IMPORTED', bad)\n"
         "sys.exit(1 if bad else 0)\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
@@ -269,7 +272,7 @@ def test_target_override_rechecks_the_experiment_against_the_new_target() -> Non
     if not (REPO / "targets" / "reference-fragile" / "compose.yaml").exists():
         pytest.skip("targets/reference-fragile is missing")
     (exp,) = load_experiments([SUITE / "app-replica-kill.yaml"], target=REPO / "targets" / "reference-fragile")
-    assert exp.target == (REPO / "targets" / "reference-fragile").resolve()
+    assert exp.target.root == (REPO / "targets" / "reference-fragile").resolve()
     # the twin has a single `app` instance: a link to app-1 no longer exists, and says where
     with pytest.raises(InputError, match=r"app-replica-latency\.yaml:\d+:\d+: link 'lb->app-1'"):
         load_experiments([SUITE / "app-replica-latency.yaml"], target=REPO / "targets" / "reference-fragile")

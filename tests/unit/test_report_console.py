@@ -3,10 +3,12 @@ import time
 
 from rich.console import Console
 
-from harness.events import Events
+from harness.events import (Aborted, Events, FaultInjected, FaultReverted, Message, NoteAdded,
+                            PhaseStarted, Progress, RunEnded, RunStarted)
+from harness.faults import build
 from harness.measure import evaluate
 from harness.measure.synthetic import demo_record, make_experiment
-from harness.model import FaultSpec, Note
+from harness.model import Note
 from harness.report.console import ConsoleReporter, print_summary
 
 
@@ -16,19 +18,19 @@ def _console():
 
 
 def _fire(ev, t0):
-    fault = FaultSpec("kill-app", "container.kill", at_s=2.0)
-    ev.run_start.fire(experiment=make_experiment("kill-one"), run_id="r1", t0=t0, plan_s=30.0)
-    ev.phase.fire(name="baseline", t=t0)
+    fault = build("container.kill", {"name": "kill-app", "at": "2s", "select": {"service": "app"}})
+    ev.emit(RunStarted(make_experiment("kill-one"), "r1", t0, 30.0))
+    ev.emit(PhaseStarted("baseline", t0))
     for k in range(12):
-        ev.progress.fire(t=t0 + k, elapsed_s=float(k), remaining_s=30.0 - k, rps=480.0, error_rate=0.01,
-                         active_faults=(), phase="baseline")
-    ev.fault_injected.fire(fault=fault, targets=("app-2",), t=t0 + 2)
-    ev.fault_reverted.fire(fault=fault, targets=("app-2",), t=t0 + 4, confirmed=False, detail="still paused")
-    ev.note.fire(note=Note(t0 + 5, "failover done", "bob"))
-    ev.abort.fire(reason="availability below 50%", t=t0 + 6)
-    ev.message.fire(text="disk low", level="warning")
+        ev.emit(Progress(t=t0 + k, elapsed_s=float(k), remaining_s=30.0 - k, rps=480.0, error_rate=0.01,
+                         active_faults=(), phase="baseline"))
+    ev.emit(FaultInjected(fault, ("app-2",), t0 + 2))
+    ev.emit(FaultReverted(fault, ("app-2",), t0 + 4, False, "still paused"))
+    ev.emit(NoteAdded(Note(t0 + 5, "failover done", "bob")))
+    ev.emit(Aborted("availability below 50%", t0 + 6))
+    ev.emit(Message("disk low", "warning"))
     rec = demo_record()
-    ev.run_end.fire(record=rec, result=evaluate(rec))
+    ev.emit(RunEnded(rec, evaluate(rec)))
 
 
 def test_plain_mode_one_line_per_event():
@@ -58,11 +60,11 @@ def test_live_mode_tracks_state_and_stops():
     ev = Events()
     rep = ConsoleReporter(ev, live=True, console=console)
     t0 = time.monotonic()
-    ev.run_start.fire(experiment=make_experiment("kill-one"), run_id="r1", t0=t0, plan_s=30.0)
-    fault = FaultSpec("kill-app", "container.kill", at_s=2.0)
-    ev.fault_injected.fire(fault=fault, targets=("app-2",), t=t0 + 2)
-    ev.progress.fire(t=t0 + 3, elapsed_s=3.0, remaining_s=27.0, rps=450.0, error_rate=0.2,
-                     active_faults=("kill-app",), phase="fault:kill-app")
+    ev.emit(RunStarted(make_experiment("kill-one"), "r1", t0, 30.0))
+    fault = build("container.kill", {"name": "kill-app", "at": "2s", "select": {"service": "app"}})
+    ev.emit(FaultInjected(fault, ("app-2",), t0 + 2))
+    ev.emit(Progress(t=t0 + 3, elapsed_s=3.0, remaining_s=27.0, rps=450.0, error_rate=0.2,
+                     active_faults=("kill-app",), phase="fault:kill-app"))
     assert rep._live is not None
     assert rep.state["active_faults"] == ("kill-app",) and rep.state["phase"] == "fault:kill-app"
     rendered = Console(file=io.StringIO(), width=100, record=True)
@@ -70,7 +72,7 @@ def test_live_mode_tracks_state_and_stops():
     panel = rendered.export_text()
     assert "kill-one" in panel and "450 req/s" in panel and "20.00%" in panel and "27 s" in panel
     rec = demo_record()
-    ev.run_end.fire(record=rec, result=evaluate(rec))
+    ev.emit(RunEnded(rec, evaluate(rec)))
     assert rep._live is None
     rep.close()
     assert "FAIL" in buf.getvalue()

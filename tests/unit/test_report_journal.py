@@ -1,10 +1,12 @@
 import json
 import time
 
-from harness.events import Events
+from harness.events import (Aborted, Events, FaultInjected, FaultReverted, Message, NoteAdded,
+                            PhaseStarted, Progress, RunEnded, RunStarted)
+from harness.faults import build
 from harness.measure import evaluate
 from harness.measure.synthetic import demo_record, make_experiment
-from harness.model import FaultSpec, Note
+from harness.model import Note
 from harness.report.journal import Journal, read_journal
 
 
@@ -12,21 +14,21 @@ def test_journal_records_every_event_one_line_each(tmp_path):
     ev = Events()
     path = tmp_path / "journal.jsonl"
     t0 = time.monotonic()
-    fault = FaultSpec("down", "network.down", at_s=1.0, for_s=2.0, links=("lb-app-1",))
+    fault = build("network.down", {"name": "down", "at": "1s", "for": "2s", "link": "lb-app-1"})
     rec = demo_record()
     with Journal(path) as j:
         j.attach(ev)
-        ev.run_start.fire(experiment=make_experiment("x"), run_id="r1", t0=t0, plan_s=10.0)
-        ev.phase.fire(name="baseline", t=t0)
-        ev.progress.fire(t=t0, elapsed_s=1, remaining_s=9, rps=1, error_rate=0, active_faults=(), phase="baseline")
-        ev.fault_injected.fire(fault=fault, targets=("lb-app-1",), t=t0 + 1)
+        ev.emit(RunStarted(make_experiment("x"), "r1", t0, 10.0))
+        ev.emit(PhaseStarted("baseline", t0))
+        ev.emit(Progress(t=t0, elapsed_s=1, remaining_s=9, rps=1, error_rate=0, active_faults=(), phase="baseline"))
+        ev.emit(FaultInjected(fault, ("lb-app-1",), t0 + 1))
         # a line is on disk as soon as the event fired (flushed + fsync'd)
         assert len(path.read_text().splitlines()) == 3
-        ev.fault_reverted.fire(fault=fault, targets=("lb-app-1",), t=t0 + 3, confirmed=True, detail="")
-        ev.note.fire(note=Note(t0 + 4, "looks fine", "alice"))
-        ev.abort.fire(reason="availability 10% < 50% over 5 s", t=t0 + 5)
-        ev.message.fire(text="hello", level="warning")
-        ev.run_end.fire(record=rec, result=evaluate(rec))
+        ev.emit(FaultReverted(fault, ("lb-app-1",), t0 + 3, True, ""))
+        ev.emit(NoteAdded(Note(t0 + 4, "looks fine", "alice")))
+        ev.emit(Aborted("availability 10% < 50% over 5 s", t0 + 5))
+        ev.emit(Message("hello", "warning"))
+        ev.emit(RunEnded(rec, evaluate(rec)))
     lines = read_journal(path)
     assert [l["event"] for l in lines] == ["run_start", "phase", "fault_injected", "fault_reverted", "note",
                                           "abort", "message", "run_end"]
@@ -39,7 +41,7 @@ def test_journal_records_every_event_one_line_each(tmp_path):
     assert lines[4]["author"] == "alice"
     assert lines[7]["verdict"] == "FAIL" and lines[7]["run_id"] == "r-demo"
     # closed: detached from the catalogue, nothing more written
-    ev.message.fire(text="after close")
+    ev.emit(Message("after close"))
     assert len(path.read_text().splitlines()) == 8
 
 

@@ -70,6 +70,7 @@ def test_run_ids_and_owner_tokens():
 
 
 def test_dependency_levels():
-    svc = lambda n, *d: ServiceSpec(n, "img", networks=("n",), depends_on=d)  # noqa: E731
-    t = Target("t", Path("/"), (svc("lb", "app"), svc("app", "db", "cache"), svc("db"), svc("cache")), (NetworkSpec("n"),))
+    svc = lambda n, *d: ServiceSpec(name=n, image="img", networks=("n",), depends_on=d)  # noqa: E731
+    t = Target(name="t", root=Path("/"), services=(svc("lb", "app"), svc("app", "db", "cache"), svc("db"), svc("cache")),
+               networks=(NetworkSpec(name="n"),))
     assert [[s.name for s in level] for level in dependency_levels(t)] == [["db", "cache"], ["app"], ["lb"]]

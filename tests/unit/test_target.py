@@ -8,8 +8,8 @@ import pytest
 
 from harness.errors import InputError
 from harness.model import HealthCheck, NetworkSpec, PortSpec
-from harness.schema import parse_duration, parse_size
-from harness.target import load_target
+from harness.model.units import parse_duration, parse_size
+from harness.loader import load_target
 from harness.yamlsafe import loads_yaml
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -53,7 +53,7 @@ def test_default_network_and_extensions(tmp_path: Path) -> None:
     a = t.service("a")
     assert a.networks == ("default",)
     assert t.networks == (NetworkSpec(name="default", internal=False),)
-    assert a.ports == (PortSpec(80), PortSpec(81, 8081, "udp"))
+    assert a.ports == (PortSpec(container_port=80), PortSpec(container_port=81, host_port=8081, protocol="udp"))
 
 
 @pytest.mark.parametrize("text,seconds", [("1s", 1.0), ("500ms", 0.5), ("1m30s", 90.0),
@@ -77,7 +77,7 @@ def test_sizes() -> None:
 def test_localhost_binding_allowed(tmp_path: Path) -> None:
     t = load_target(make(tmp_path, "name: t\nservices:\n  a: {image: 'a:1', "
                                    "ports: ['127.0.0.1::80', '127.0.0.1:9000:90']}\n"))
-    assert t.service("a").ports == (PortSpec(80), PortSpec(90, 9000))
+    assert t.service("a").ports == (PortSpec(container_port=80), PortSpec(container_port=90, host_port=9000))
 
 
 @pytest.mark.parametrize("body,match", [

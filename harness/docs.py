@@ -1,0 +1,72 @@
+"""The docs tables that come from the models: the fault actions and the metrics.
+
+    python -m harness.docs          rewrite the tables in docs/experiment-format.md
+    python -m harness.docs --check  exit 1 if they are out of date (a unit test runs this)
+
+The tables sit between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->` markers, so a
+new fault family appears in the docs by running this, and a stale table fails the tests.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from harness.faults import actions
+from harness.model.assertions import AUDIT_METRICS, METRICS
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "experiment-format.md"
+COMMON = ("name", "action", "at")
+UNITS = {"ratio": "`%` (required): `\">= 99.9%\"`", "seconds": "`ms`, `s` or `m` (required): `\"<= 800ms\"`",
+         "count": "none, whole number: `\"== 0\"`", "rate": "`/s`: `\">= 100/s\"`"}
+
+
+def fault_table() -> str:
+    rows = ["| action | family | fields (required in bold) | notes |", "|---|---|---|---|"]
+    for action, cls in actions().items():
+        fields = []
+        for name, f in cls.model_fields.items():
+            key = f.alias or name
+            if key in COMMON or key not in cls.input_keys():
+                continue
+            fields.append(f"**{key}**" if f.is_required() else key)
+        rows.append(f"| `{action}` | {cls.family()} | {', '.join(fields)} | {cls.summary} |")
+    return "\n".join(rows)
+
+
+def metric_table() -> str:
+    rows = ["| metric | kind | unit in the threshold |", "|---|---|---|"]
+    for metric, kind in METRICS.items():
+        note = " (needs the target's durability read-back)" if metric in AUDIT_METRICS else ""
+        unit = "`\"== 1\"` (1 when the read-back's invariant holds)" if metric == "money_conserved" else UNITS[kind]
+        rows.append(f"| `{metric}` | {kind} | {unit}{note} |")
+    return "\n".join(rows)
+
+
+TABLES = {"faults": fault_table, "metrics": metric_table}
+
+
+def render(text: str) -> str:
+    for name, make in TABLES.items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"{DOC}: no <!-- generated:{name} --> block")
+        text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str]) -> int:
+    text = DOC.read_text(encoding="utf-8")
+    new = render(text)
+    if "--check" in argv:
+        if new != text:
+            print(f"{DOC} is out of date: run `python -m harness.docs`", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,41 @@
+"""The models: the one source of the experiment's and the target's shape.
+
+* `harness.model.units`       field types with units (durations, sizes, percentages, names)
+* `harness.model.assertions`  metrics, thresholds, `Assertion`
+* `harness.model.target`      the Compose file, x-continuum, and the runtime `Target`
+* `harness.model.experiment`  `Experiment` (faults come from the registry in `harness.faults`)
+* `harness.model.record`      what a run records: samples, phases, fault events, writes
+
+Everything read from a file is a frozen Pydantic model, parsed once by `harness.loader`.
+This package imports neither `experiment` (which needs the fault registry) nor Docker, so fault
+families can use the unit and target types without an import circle.
+"""
+
+from harness.model.assertions import AUDIT_METRICS, METRICS, Assertion, parse_threshold
+from harness.model.record import (
+    AuditSnapshot,
+    FaultEvent,
+    Note,
+    Phase,
+    RunRecord,
+    Sample,
+    WriteRecord,
+)
+from harness.model.target import (
+    AuditSpec,
+    BuildSpec,
+    Endpoint,
+    HealthCheck,
+    LinkSpec,
+    NetworkSpec,
+    PortSpec,
+    RoleSpec,
+    ServiceSpec,
+    Target,
+)
+from harness.model.units import NAME_MAX, NAME_RE
+
+__all__ = ["AUDIT_METRICS", "METRICS", "Assertion", "parse_threshold", "AuditSnapshot",
+           "FaultEvent", "Note", "Phase", "RunRecord", "Sample", "WriteRecord", "AuditSpec",
+           "BuildSpec", "Endpoint", "HealthCheck", "LinkSpec", "NetworkSpec", "PortSpec",
+           "RoleSpec", "ServiceSpec", "Target", "NAME_MAX", "NAME_RE"]

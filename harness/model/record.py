@@ -1,0 +1,87 @@
+"""What a run records: samples, phases, fault events, writes, the read-back, notes.
+
+Plain frozen dataclasses (slots where there are many): these are built by the harness at run
+time, never parsed from a file, so they need speed rather than validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from harness.model.experiment import Experiment
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One request as the load generator saw it. `t` is CLOCK_MONOTONIC seconds (system-wide)."""
+
+    t: float                        # when the request started
+    latency_s: float
+    ok: bool
+    name: str = ""                  # request name in the profile, e.g. "transfer"
+    error: str = ""                 # short error class when not ok
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str                       # "baseline", "fault:<fault name>", "recovery"
+    start_t: float                  # CLOCK_MONOTONIC seconds, same clock as Sample.t
+    end_t: float
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    fault: str                      # the fault's name
+    action: str
+    targets: tuple[str, ...]        # instance or link names it hit
+    injected_t: float               # when the change took effect
+    reverted_t: float | None        # None: instantaneous, or never reverted (then detail says why)
+    detail: str = ""
+    issued_t: float | None = None   # when the harness issued the action (before it took effect)
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    """A write the load generator attempted. The id is the client's idempotency key."""
+
+    id: str
+    outcome: Literal["acked", "unknown"]    # unknown: error/timeout, the write may or may not exist
+    t: float
+
+
+@dataclass(frozen=True)
+class AuditSnapshot:
+    """What the target's durability read-back returned after load stopped."""
+
+    present_ids: frozenset[str]     # every committed write id
+    total_balance: int
+    expected_total: int             # money in the system at creation; conservation means equal
+
+
+@dataclass(frozen=True)
+class Note:
+    t: float
+    text: str
+    author: str = "operator"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything measured in one experiment run; input to harness.measure.evaluate()."""
+
+    experiment: "Experiment"
+    run_id: str
+    started_at: str                 # ISO-8601 wall clock, for humans
+    t0: float                       # monotonic time load started; offsets in reports are t - t0
+    t_end: float                    # monotonic time load stopped
+    samples: tuple[Sample, ...]
+    phases: tuple[Phase, ...]
+    faults: tuple[FaultEvent, ...]
+    writes: tuple[WriteRecord, ...] = ()
+    audit: AuditSnapshot | None = None
+    notes: tuple[Note, ...] = ()
+    aborted: str | None = None      # why abort_if stopped the run
+    harness_error: str | None = None  # a HarnessError message: verdict ERROR whatever was measured
+    interrupted: bool = False

@@ -1,0 +1,215 @@
+"""Running one experiment: stack up, load on, faults on schedule, measure, judge, stack down.
+
+    record, result = run_experiment(experiment, events=Events())
+
+The stages are context managers composed on one `ExitStack`, so every exit path (a harness
+error, Ctrl-C, SIGTERM) unwinds them in reverse: faults reverted, load stopped, stack removed.
+SIGKILL is the reaper's job (it removes the containers, and with them every fault, which all
+live inside them or in the run's Toxiproxy). The experiment carries its target: nothing here
+reads a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from contextlib import ExitStack
+from typing import Any
+
+from harness.errors import ContinuumError, HarnessError, Interrupted
+from harness.events import Aborted, Events, NoteAdded, PhaseStarted, Progress, RunEnded, RunStarted
+from harness.faults.base import FaultContext
+from harness.live import LiveStats
+from harness.model.experiment import Experiment
+from harness.model.record import AuditSnapshot, Note, RunRecord, Sample, WriteRecord
+from harness.run.phases import phases
+from harness.run.scheduler import Clock, MonotonicClock, Pacer, Scheduler
+from harness.target.readback import readback_for
+from harness.undo import UndoStack
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.05
+PROGRESS_EVERY_S = 1.0
+
+
+class _Run:
+    """What a run accumulates; becomes the RunRecord."""
+
+    def __init__(self, experiment: Experiment, clock: Clock):
+        self.experiment = experiment
+        self.clock = clock
+        self.t0 = clock.now()
+        self.t_end: float | None = None
+        self.samples: list[Sample] = []
+        self.writes: tuple[WriteRecord, ...] = ()
+        self.notes: list[Note] = []
+        self.aborted: str | None = None
+        self.audit: AuditSnapshot | None = None
+        self.audit_error: str | None = None
+        self.interrupted = False
+        self.scheduler: Scheduler | None = None
+        self.run_id = "-"
+
+    def record(self, started_at: str, harness_error: str | None) -> RunRecord:
+        t_end = self.t_end or self.clock.now()
+        notes = list(self.notes)
+        if self.audit_error:
+            notes.append(Note(t_end, f"read-back unavailable: {self.audit_error}", author="harness"))
+        fault_events = tuple(self.scheduler.fault_events) if self.scheduler else ()
+        return RunRecord(
+            experiment=self.experiment, run_id=self.run_id, started_at=started_at,
+            t0=self.t0, t_end=t_end,
+            samples=tuple(s for s in self.samples if self.t0 <= s.t <= t_end),
+            phases=phases(fault_events, self.t0, t_end, self.experiment.load.request_timeout_s),
+            faults=fault_events, writes=tuple(self.writes), audit=self.audit, notes=tuple(notes),
+            aborted=self.aborted, harness_error=harness_error, interrupted=self.interrupted)
+
+
+def run_experiment(
+    experiment: Experiment,
+    *,
+    events: Events | None = None,
+    run_id: str | None = None,
+    image_overrides: dict[str, str] | None = None,
+    pacer: Pacer | None = None,
+    keep_stack: bool = False,
+    clock: Clock | None = None,
+):
+    """Run one experiment end to end. Returns (RunRecord, Result).
+
+    Harness failures are caught and recorded (verdict ERROR); Interrupted propagates after
+    cleanup, with the partial record attached as `exc.record` and `exc.result`.
+    """
+    from harness.measure import evaluate
+
+    events = events or Events()
+    clock = clock or MonotonicClock()
+    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    run = _Run(experiment, clock)
+    harness_error: str | None = None
+    interrupted: Interrupted | None = None
+    try:
+        _stages(experiment, run, events, run_id, image_overrides, pacer, keep_stack)
+    except Interrupted as exc:
+        interrupted, run.interrupted = exc, True
+    except KeyboardInterrupt as exc:
+        interrupted, run.interrupted = Interrupted("interrupted by SIGINT"), True
+        interrupted.__cause__ = exc
+    except HarnessError as exc:
+        harness_error = str(exc)
+    except ContinuumError:
+        raise
+    except Exception as exc:  # a bug or an unexpected library error: the harness's, never the system's
+        log.exception("unexpected error in run %s", run.run_id)
+        harness_error = f"unexpected {type(exc).__name__}: {exc} (traceback in the log with -v)"
+    listener_failures = events.take_failures()
+    if listener_failures and harness_error is None:
+        harness_error = "; ".join(str(f) for f in listener_failures)
+    record = run.record(started_at, harness_error)
+    result = evaluate(record)
+    events.emit(RunEnded(record, result))
+    if interrupted is not None:
+        interrupted.record = record  # type: ignore[attr-defined]
+        interrupted.result = result  # type: ignore[attr-defined]
+        raise interrupted
+    return record, result
+
+
+def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | None,
+            image_overrides: dict[str, str] | None, pacer: Pacer | None, keep_stack: bool) -> None:
+    from harness.load.runner import LoadGenerator
+    from harness.stack.engine import connect
+    from harness.stack.images import ensure_images
+    from harness.stack.stack import Stack
+
+    target = experiment.target
+    with ExitStack() as stages:
+        client = connect()
+        ensure_images(client, [target], overrides=image_overrides, say=events.say)
+        stack = stages.enter_context(Stack(target, run_id, client=client, image_overrides=image_overrides,
+                                           detach=keep_stack, say=events.say))
+        run.run_id = stack.run_id
+        events.say(f"run {stack.run_id}: {target.name} up in {stack.timings['up_s']:.1f} s")
+        endpoints = _endpoints(stack, experiment)
+        load = stages.enter_context(LoadGenerator(
+            target.load_profile, experiment.load.profile, host=endpoints[0],
+            users=experiment.load.users, spawn_rate=experiment.load.spawn_rate,
+            request_timeout_s=experiment.load.request_timeout_s,
+            # Hard cap: the worker stops by itself even if we vanish (game days may stretch).
+            max_duration_s=experiment.duration_s * (20 if pacer else 1) + 60,
+            env={"CONTINUUM_ENDPOINTS": ",".join(endpoints)}))
+        run.t0 = load.t_start or run.clock.now()
+        events.emit(RunStarted(experiment, stack.run_id, run.t0, experiment.duration_s))
+        ctx = FaultContext(stack=stack, run_id=stack.run_id)
+        undo = UndoStack()
+        run.scheduler = Scheduler(experiment.faults, t0=run.t0, inject=lambda f: f.inject(ctx),
+                                  undo=undo, events=events, clock=run.clock, pacer=pacer)
+        try:
+            _drive(experiment, run, load, events, pacer)
+        finally:
+            # Faults are reverted before load stops, so recovery is measured; on every path.
+            try:
+                run.scheduler.revert_all()
+            finally:
+                run.t_end = run.clock.now()
+                run.samples.extend(load.poll_final())
+        load.stop()
+        run.samples.extend(load.poll_final())
+        run.writes = load.writes()
+        readback = readback_for(target.audit)
+        if readback is not None:
+            outcome = readback.read(endpoints)
+            run.audit, run.audit_error = outcome.snapshot, outcome.error
+
+
+def _endpoints(stack: Any, experiment: Experiment) -> list[str]:
+    if experiment.load.host:  # the experiment pins the entry point load goes to
+        endpoints = [url for _, url in stack.entry_points(experiment.load.host)]
+        if not endpoints:
+            raise HarnessError(f"load.host {experiment.load.host} is not an entry point of {experiment.target.name}")
+        return endpoints
+    return stack.endpoints()
+
+
+def _drive(exp: Experiment, run: _Run, load: Any, events: Events, pacer: Pacer | None) -> None:
+    """The loop: drain samples, feed the live view (progress, abort_if), tick the scheduler."""
+    sched = run.scheduler
+    assert sched is not None
+    live = LiveStats(exp.abort_if)
+    clock = run.clock
+    next_progress = run.t0
+    phase = "baseline"
+    events.emit(PhaseStarted(phase, run.t0))
+    while True:
+        now = clock.now()
+        if now >= sched.end_t(exp.duration_s):
+            return
+        batch = load.poll()  # raises LoadError if the worker died: a harness failure
+        run.samples.extend(batch)
+        live.add(batch)
+        began = sched.tick()
+        if began is not None:
+            phase = began
+            events.emit(PhaseStarted(phase, clock.now()))
+        if pacer is not None:
+            for text in pacer.notes():
+                note = Note(clock.now(), text)
+                run.notes.append(note)
+                events.emit(NoteAdded(note))
+            reason = pacer.abort_requested()
+            if reason:
+                run.aborted = reason
+                events.emit(Aborted(reason, now))
+                return
+        reason = live.abort_reason(now, run.t0)
+        if reason:
+            run.aborted = reason
+            events.emit(Aborted(reason, now))
+            return
+        if now >= next_progress:
+            rps, err = live.rates(now)
+            events.emit(Progress(now, now - run.t0, max(0.0, sched.end_t(exp.duration_s) - now), rps, err,
+                                 sched.active_names(), phase))
+            next_progress = now + PROGRESS_EVERY_S
+        clock.sleep(sched.wait(TICK_S))

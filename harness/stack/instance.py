@@ -1,0 +1,106 @@
+"""One running instance of a target service, as faults see it.
+
+A thin handle over the Docker SDK's container with a timeout on everything that waits and
+every engine error translated at one place (`docker_errors`): fault families never import
+Docker and never see its exceptions.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from docker.models.containers import Container
+
+from harness.errors import FaultError, StackError
+from harness.stack.engine import docker_errors
+
+POLL_S = 0.05
+
+
+class Instance:
+    def __init__(self, container: Container, name: str, service: str):
+        self._c = container
+        self.name = name            # app-2
+        self.service = service      # app
+
+    def __repr__(self) -> str:
+        return f"Instance({self.name})"
+
+    def _reload(self) -> dict[str, Any]:
+        with docker_errors(f"inspecting {self.name}"):
+            self._c.reload()
+        return self._c.attrs
+
+    def status(self) -> str:
+        self._reload()
+        return self._c.status
+
+    def kill(self) -> None:
+        with docker_errors(f"killing {self.name}", FaultError):
+            self._c.kill(signal="SIGKILL")
+
+    def stop(self, timeout_s: float) -> None:
+        with docker_errors(f"stopping {self.name}", FaultError):
+            self._c.stop(timeout=max(0, int(round(timeout_s))))
+
+    def start(self) -> None:
+        with docker_errors(f"starting {self.name}", FaultError):
+            self._c.start()
+
+    def pause(self) -> None:
+        with docker_errors(f"pausing {self.name}", FaultError):
+            self._c.pause()
+
+    def unpause(self) -> None:
+        with docker_errors(f"unpausing {self.name}", FaultError):
+            self._c.unpause()
+
+    def restart(self, timeout_s: float) -> None:
+        with docker_errors(f"restarting {self.name}", FaultError):
+            self._c.restart(timeout=max(0, int(round(timeout_s))))
+
+    def wait_status(self, want: set[str], timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.status()
+            if status in want:
+                return status
+            if time.monotonic() > deadline:
+                raise FaultError(f"{self.name} is {status}, expected {'/'.join(sorted(want))} "
+                                 f"within {timeout_s:g} s")
+            time.sleep(POLL_S)
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self._reload()["State"]
+            health = (state.get("Health") or {}).get("Status")
+            if health in (None, "healthy") and state.get("Status") == "running":
+                return
+            if time.monotonic() > deadline:
+                raise FaultError(f"{self.name} not healthy {timeout_s:.0f} s after restart (status {health})")
+            time.sleep(0.1)
+
+    def pid(self) -> int:
+        return int(self._reload()["State"].get("Pid") or 0)
+
+    def ips(self) -> list[str]:
+        nets = self._reload()["NetworkSettings"]["Networks"]
+        return sorted(n["IPAddress"] for n in nets.values() if n.get("IPAddress"))
+
+    def exec(self, argv: list[str], timeout_s: float) -> tuple[int, str]:
+        """Run `argv` (a list, never a shell string) inside; bounded by `timeout` in the
+        container because the SDK's exec has no timeout of its own."""
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise StackError(f"exec in {self.name}: the command must be a list of strings")
+        with docker_errors(f"exec in {self.name}"):
+            code, out = self._c.exec_run(["timeout", str(max(1, int(round(timeout_s)))), *argv], demux=False)
+        return int(code if code is not None else -1), (out or b"").decode(errors="replace")
+
+    def host_config(self) -> dict[str, Any]:
+        return dict(self._reload()["HostConfig"])
+
+    def update(self, **kw: Any) -> None:
+        with docker_errors(f"updating {self.name}", FaultError):
+            self._c.update(**kw)
