@@ -1,4 +1,8 @@
-"""Load profile for the echo target: GET / as fast as the users go. No harness imports.
+"""Load profiles for the echo target. No harness imports.
+
+* `echo`: GET / as fast as the users go;
+* `resolve`: GET /resolve, where the service looks up a name each time (DNS faults); a failure
+  carries the service's own error text, e.g. "name resolution failed: [Errno -3] ...".
 
 CONTINUUM_REQUEST_TIMEOUT (seconds, default 2) bounds each request; a request fails unless
 its status is 2xx.
@@ -28,5 +32,23 @@ class Echo(FastHttpUser):
                 resp.failure(f"HTTP {resp.status_code}" if resp.status_code else f"{resp.error!r}")
 
 
-# The target's compose.yaml offers the profile as `echo`; both spellings name this class.
+class Resolve(FastHttpUser):
+    wait_time = constant(0.01)
+    network_timeout = TIMEOUT
+    connection_timeout = TIMEOUT
+    max_retries = 0
+
+    @task
+    def resolve(self) -> None:
+        with self.client.get("/resolve", name="resolve", catch_response=True) as resp:
+            if 200 <= (resp.status_code or 0) < 300:
+                resp.success()
+            elif resp.status_code:
+                resp.failure(f"HTTP {resp.status_code}: {(resp.text or '').strip()[:80]}")
+            else:
+                resp.failure(f"{resp.error!r}")
+
+
+# The target's compose.yaml offers the profiles as `echo` and `resolve`; both spellings work.
 echo = Echo
+resolve = Resolve

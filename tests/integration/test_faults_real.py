@@ -174,3 +174,54 @@ def test_a_restarted_instance_keeps_its_published_port(stack, ctx):
     c.reload()
     assert c.ports["8080/tcp"][0]["HostPort"] == before
 
+
+def lookup(stack, src: str, name: str) -> tuple[int, str]:
+    """Resolve `name` inside `src` the way an application does (getaddrinfo)."""
+    code, out = stack.instance(src).exec(
+        ["python3", "-c", f"import socket; print(socket.getaddrinfo({name!r}, 80)[0][4][0])"], timeout_s=10)
+    return code, out
+
+
+def test_dns_failure_refuses_lookups_and_reverts(stack, ctx):
+    assert lookup(stack, "client-1", "server")[0] == 0
+    inj = inject(ctx, "network.dns", name="nodns", select={"service": "client-1"}, **{"for": "1s"})
+    comment = f"continuum:{stack.run_id}:nodns"
+    try:
+        t = time.monotonic()
+        code, out = lookup(stack, "client-1", "server")
+        took = time.monotonic() - t
+        assert code != 0 and "Temporary failure in name resolution" in out, out
+        assert took < 3.0, f"refuse mode must fail at once, took {took:.1f} s"
+        assert lookup(stack, "client-2", "server")[0] == 0, "the fault leaked to another container"
+        ip = stack.instance("server").ips()[0]
+        code, _ = stack.instance("client-1").exec(
+            ["curl", "-fsS", "-m", "1", "-o", "/dev/null", f"http://{ip}:8080/healthz"], timeout_s=5)
+        assert code == 0, "an address (no lookup needed) must still be reachable"
+    finally:
+        inj.revert()
+    assert our_rules(stack, "client-1", comment) == []
+    assert lookup(stack, "client-1", "server")[0] == 0
+
+
+def test_dns_failure_of_known_size_is_measured_as_that_size(docker_client):
+    """Lookups refused for 2.0 s inside the server: requests that need one fail for as long as
+    the rules were in place (the window as measured, ±200 ms), each failure carries the
+    resolver's error, and the service recovers after. The window itself is 2.0 s within 300 ms
+    (the undo is a process start inside the namespace: slower on a loaded machine)."""
+    from harness.loader import load_experiment
+    from harness.run import run_experiment
+
+    exp = load_experiment(FIXTURES / "experiments" / "pair-dns.yaml")
+    record, result = run_experiment(exp)
+    assert result.harness_error is None, result.harness_error
+    fault = result.faults[0]
+    window = fault.reverted_s - fault.injected_s
+    outage = result.longest_outage
+    errors = dict(result.phase("fault:no-dns").errors)
+    print(f"DNS window {window:.3f} s, longest outage {outage.duration_s:.3f} s, errors {errors}")
+    assert abs(window - 2.0) < 0.3
+    assert abs(outage.duration_s - window) < 0.2
+    assert errors and all("name resolution" in e for e in errors), errors
+    assert result.phase("recovery").availability == 1.0
+    assert result.phase("baseline").availability == 1.0
+    assert result.verdict.value == "PASS", result.reasons

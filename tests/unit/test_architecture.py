@@ -106,7 +106,7 @@ def test_every_action_is_one_class_in_its_family_module():
         assert cls.__module__ == f"harness.faults.{cls.family()}"
         assert cls.summary, f"{action} has no summary for the docs table"
         assert cls.plan_line is not FaultSpec.plan_line and cls.inject is not FaultSpec.inject, action
-    assert set(families()) >= {"container", "network", "partition", "loss", "resource"}
+    assert set(families()) >= {"container", "network", "partition", "loss", "resource", "dns"}
 
 
 def test_docs_tables_are_generated_from_the_models():

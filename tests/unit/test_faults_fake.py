@@ -240,6 +240,17 @@ def test_memory_limit_restored_and_read_back():
     assert c.instance("db").host_config()["Memory"] == 1 << 40
 
 
+def test_dns_rules_cover_the_embedded_server_and_port_53(monkeypatch):
+    f = spec("network.dns", select={"service": "db"}, **{"for": "2s"})
+    rules = f._rules()
+    assert len(rules) == 4 and all(j[0] == "REJECT" for _, j in rules)
+    assert any("127.0.0.11" in m and "udp" in m for m, _ in rules)
+    assert any("--dport" in m and "tcp" in m for m, _ in rules)
+    drop = spec("network.dns", select={"service": "db"}, mode="timeout", **{"for": "2s"})
+    assert all(j == ["DROP"] for _, j in drop._rules())
+    assert "refused at once" in f.plan_line() and "time out" in drop.plan_line()
+
+
 # ──────────────────────────────── the scheduler, on a fake clock ────────────────────────────────
 
 
