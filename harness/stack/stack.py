@@ -414,6 +414,11 @@ def _remove_container(container: Container) -> None:
         container.remove(force=True, v=True)
     except NotFound:
         pass
+    except APIError as exc:
+        # 409 "removal already in progress": the reaper or a parallel removal got there first;
+        # raising here would hide the error that made us tear down.
+        if exc.status_code != 409:
+            raise
 
 
 def _remove_network(net) -> None:
