@@ -51,8 +51,9 @@ from harness.target import load_target  # noqa: E402
 NODES = ("pg-1", "pg-2", "pg-3")
 
 
-def _locustfile(target: Path):
-    spec = importlib.util.spec_from_file_location("patroni_locustfile", target / "locustfile.py")
+def _pgwrites(target: Path):
+    """The target's Locust-free SQL module (importing the locustfile would monkey-patch us)."""
+    spec = importlib.util.spec_from_file_location("patroni_pgwrites", target / "pgwrites.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -70,13 +71,16 @@ class Write:
 @dataclass
 class Kill:
     n: int
-    leader: str
+    victim: str                     # the container killed
+
     t_kill: float
     to_leader_s: float | None = None
     new_leader: str | None = None
     to_writes_s: float | None = None
     failed_writes: int = 0
+    stall_s: float | None = None
     lost: int = 0
+    errors: dict = field(default_factory=dict)     # failed writes in the kill's window, by error
     note: str = ""
 
 
@@ -100,9 +104,7 @@ class Writers:
             try:
                 if conn is None:
                     conn = self.lf.connect(*self.eps[ep], timeout=self.timeout)
-                conn.run("BEGIN")
-                conn.run(self.lf.INSERT, id=wid, client=name)
-                conn.run("COMMIT")
+                self.lf.write(conn, wid, name)
                 w = Write(wid, t0, time.monotonic(), True)
             except Exception as e:  # noqa: BLE001 - every failure is an unknown outcome
                 w = Write(wid, t0, time.monotonic(), False, f"{type(e).__name__}: {str(e)[:80]}")
@@ -134,16 +136,17 @@ class Writers:
 
 
 def primaries(stack: Stack) -> list[str]:
-    """Nodes answering 200 on GET :8008/primary, asked from inside lb-1 (one exec, three URLs)."""
-    argv = ["curl", "-s", "-m", "0.5"]
+    """Nodes answering 200 on GET :8008/primary, asked from inside lb-1 (one exec, three URLs;
+    curl's -w is global, so each line names its own URL)."""
+    argv = ["curl", "-s", "-m", "0.5", "-w", "%{url_effective} %{http_code}\\n"]
     for n in NODES:
-        argv += ["-o", "/dev/null", "-w", f"{n} %{{http_code}}\\n", f"http://{n}:8008/primary"]
+        argv += ["-o", "/dev/null", f"http://{n}:8008/primary"]
     _, out = stack.container("lb-1").exec_run(argv)
     found = []
     for line in out.decode(errors="replace").splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1] == "200":
-            found.append(parts[0])
+            found.append(parts[0].split("//", 1)[1].split(":", 1)[0])
     return found
 
 
@@ -176,6 +179,16 @@ def wait_converged(stack: Stack, sync: bool, timeout_s: float = 90.0) -> str:
     raise RuntimeError(f"cluster did not converge in {timeout_s:.0f} s ({last})")
 
 
+def standby_of(stack: Stack, leader: str, sync: bool) -> str:
+    """The leader's synchronous standby (synchronous mode), else its first streaming replica."""
+    st = patroni_status(stack, leader) or {}
+    repl = [r for r in st.get("replication", []) if r.get("state") == "streaming"]
+    chosen = [r for r in repl if r.get("sync_state") == "sync"] if sync else repl
+    if not chosen:
+        raise RuntimeError(f"{leader} reports no {'synchronous ' if sync else ''}standby: {repl}")
+    return chosen[0]["application_name"]
+
+
 def readback_exec(stack: Stack, leader: str) -> list[str]:
     code, out = stack.container(leader).exec_run(["continuum-readback"], demux=True)
     stdout, stderr = out
@@ -193,6 +206,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default=str(ROOT / "targets/patroni"))
     ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--victim", choices=("leader", "standby"), default="leader",
+                    help="kill the leader, or its synchronous standby (async: a streaming replica)")
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after writes recover before restarting")
     ap.add_argument("--timeout", type=float, default=2.0, help="pg8000 connect/read timeout, seconds")
@@ -201,7 +216,7 @@ def main() -> int:
 
     target_dir = Path(args.target).resolve()
     target = load_target(target_dir)
-    lf = _locustfile(target_dir)
+    lf = _pgwrites(target_dir)
     sync = dict(target.service("pg").environment).get("PATRONI_SYNCHRONOUS_MODE", "true") == "true"
     client = connect()
     # The twin has no `build:` of its own: its images are targets/patroni's.
@@ -219,10 +234,13 @@ def main() -> int:
         for n in range(1, args.kills + 1):
             leader = wait_converged(stack, sync)
             time.sleep(1)
-            c = stack.container(leader)
+            victim = leader if args.victim == "leader" else standby_of(stack, leader, sync)
+            c = stack.container(victim)
             c.kill(signal="SIGKILL")
             t_kill = time.monotonic()
-            k = Kill(n, leader, t_kill)
+            k = Kill(n, victim, t_kill)
+            if victim != leader:                # the leader stays; only the write stall counts
+                k.to_leader_s, k.new_leader = 0.0, leader
             deadline = t_kill + 60
             while time.monotonic() < deadline and (k.to_leader_s is None or k.to_writes_s is None):
                 if k.to_leader_s is None:
@@ -239,12 +257,13 @@ def main() -> int:
             time.sleep(args.settle)
             c.start()
             kills.append(k)
-            print(f"kill {n}: {leader} -> {k.new_leader or '?'}  leader after "
+            print(f"kill {n}: {victim} (leader {leader}) -> {k.new_leader or '?'}  leader after "
                   f"{k.to_leader_s if k.to_leader_s is None else round(k.to_leader_s, 2)} s, writes after "
                   f"{k.to_writes_s if k.to_writes_s is None else round(k.to_writes_s, 2)} s {k.note}", flush=True)
         leader = wait_converged(stack, sync)
         time.sleep(2)
         writers.stop.set()
+        t_stopped = time.monotonic()
         for t in threads:
             t.join(timeout=args.timeout + 5)
         writes = writers.snapshot()
@@ -263,7 +282,18 @@ def main() -> int:
     # kill after it was acknowledged (that kill's failover is what discarded it).
     for k, nxt in zip(kills, kills[1:] + [None]):
         hi = nxt.t_kill if nxt else float("inf")
-        k.failed_writes = sum(1 for w in unknown.values() if k.t_kill <= w.t0 < hi)
+        window = [w for w in unknown.values() if k.t_kill <= w.t0 < hi]
+        k.failed_writes = len(window)
+        for w in window:
+            key = w.error.split(":", 1)[0] + ": " + w.error.split(":", 1)[-1].strip()[:40]
+            k.errors[key] = k.errors.get(key, 0) + 1
+    acks = sorted(w.t1 for w in acked.values())
+    for k in kills:
+        # longest stretch without an acknowledged write in the 30 s after the kill (or until the
+        # writers were stopped, if that came first)
+        end = min(k.t_kill + 30, t_stopped)
+        points = [k.t_kill] + [t for t in acks if k.t_kill < t <= end] + [end]
+        k.stall_s = max(b - a for a, b in zip(points, points[1:]))
     lost_by_kill: dict[int, int] = {}
     for w in lost:
         after = [k.n for k in kills if k.t_kill > w.t1]
@@ -274,6 +304,7 @@ def main() -> int:
     leaders = [k.to_leader_s for k in kills if k.to_leader_s is not None]
     summary = {
         "target": target.name, "run_id": run_id, "synchronous_mode": sync, "up_s": round(up_s, 1),
+        "victim": args.victim,
         "kills": len(kills), "writes_attempted": len(writes), "acknowledged": len(acked),
         "unknown": len(unknown), "held": len(present), "lost": len(lost), "recovered": len(recovered),
         "unexpected": len(unexpected), "readback_agrees": sorted(held) == sorted(via_lb),
@@ -281,15 +312,20 @@ def main() -> int:
         "to_writes_s": {"median": statistics.median(times) if times else None,
                         "p95": percentile(times, 0.95) if times else None,
                         "max": max(times) if times else None, "misses": len(kills) - len(times)},
+        "stall_s": {"median": statistics.median([k.stall_s for k in kills]) if kills else None,
+                    "max": max([k.stall_s for k in kills]) if kills else None},
         "to_leader_s": {"median": statistics.median(leaders) if leaders else None,
                         "max": max(leaders) if leaders else None},
     }
     print()
-    print(f"{'kill':>4} {'leader':>7} {'new':>7} {'leader s':>9} {'writes s':>9} {'failed':>7} {'lost':>5}")
+    print(f"{'kill':>4} {'victim':>7} {'leader':>7} {'leader s':>9} {'writes s':>9} {'stall s':>8} {'failed':>7} {'lost':>5}")
     for k in kills:
         fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-        print(f"{k.n:>4} {k.leader:>7} {k.new_leader or '-':>7} {fmt(k.to_leader_s):>9} {fmt(k.to_writes_s):>9} "
+        print(f"{k.n:>4} {k.victim:>7} {k.new_leader or '-':>7} {fmt(k.to_leader_s):>9} {fmt(k.to_writes_s):>9} "
+              f"{fmt(k.stall_s):>8} "
               f"{k.failed_writes:>7} {k.lost:>5} {k.note}")
+        for e, count in sorted(k.errors.items(), key=lambda kv: -kv[1])[:4]:
+            print(f"{'':>10} {count:>5} x {e}")
     print(json.dumps(summary, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "kills": [asdict(k) for k in kills],

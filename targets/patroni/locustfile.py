@@ -25,31 +25,39 @@ COMMIT that waits for its synchronous standby with success ("canceling wait for 
 replication ... committed locally"), which would turn an unreplicated write into an
 acknowledged one. A timeout closes the socket instead (outcome unknown).
 
-Read-back for the durability audit: `readback(endpoints)` below returns every id the database
-holds, read on the leader, or raises.
+The SQL, the connection and the read-back are in pgwrites.py beside this file (no Locust there,
+so other processes can use them without gevent's monkey-patching); `readback` is re-exported
+here for a harness that looks for it in the load module.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import random
 import time
 import uuid
-from urllib.parse import urlsplit
+from pathlib import Path
 
-import pg8000.native
 from locust import User, between, task
 
-TIMEOUT = float(os.environ.get("CONTINUUM_REQUEST_TIMEOUT", "2") or 2)
-DATABASE = os.environ.get("PATRONI_APP_DATABASE", "app")
-USER = os.environ.get("PATRONI_APP_USER", "app")
-PASSWORD = os.environ.get("CONTINUUM_APP_PASSWORD", "continuum-app")
-INSERT = "INSERT INTO writes (id, client) VALUES (CAST(:id AS uuid), :client)"
-SELECT_ONE = "SELECT id::text FROM writes WHERE id = CAST(:id AS uuid)"
 KEEP_IDS = 1000          # acknowledged ids a user remembers for its reads
 BACKOFF_S = (0.05, 0.4)  # first and largest pause after a failed connect
 
+
+def _load_sibling(name: str):
+    """pgwrites.py from this file's folder (the harness imports a locustfile by path, without
+    touching sys.path)."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"continuum_patroni_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pgwrites = _load_sibling("pgwrites")
+readback = pgwrites.readback        # the read-back, for whoever imports the load module
 _spread = itertools.count()
 
 
@@ -57,68 +65,16 @@ class AcknowledgedWriteMissing(Exception):
     """A read on the leader did not find a write the database had acknowledged."""
 
 
-def endpoints(host: str | None = None) -> list[tuple[str, int]]:
-    """(host, port) of each entry point in CONTINUUM_ENDPOINTS (else the Locust host)."""
-    raw = os.environ.get("CONTINUUM_ENDPOINTS", "") or (host or "")
-    out = []
-    for url in (u.strip() for u in raw.split(",")):
-        if not url:
-            continue
-        parts = urlsplit(url if "//" in url else "//" + url)
-        if not parts.hostname or not parts.port:
-            raise ValueError(f"entry point {url!r} has no host:port")
-        out.append((parts.hostname, parts.port))
-    return out
-
-
-def connect(host: str, port: int, timeout: float = TIMEOUT) -> pg8000.native.Connection:
-    # pg8000 applies `timeout` to the TCP connect and to every socket read afterwards.
-    return pg8000.native.Connection(USER, host=host, port=port, database=DATABASE, password=PASSWORD,
-                                    timeout=timeout, application_name="continuum-load")
-
-
-def readback(eps: list[tuple[str, int]] | None = None, timeout: float = 30.0) -> list[str]:
-    """Every write id the database holds, read on the leader through an entry point.
-
-    Raises when no entry point gives a complete answer from a primary: the audit must then be
-    unknown, never a pass. One REPEATABLE READ transaction, and the primary check inside it (a
-    node changes role only by restarting PostgreSQL, which ends this session).
-    """
-    errors = []
-    for host, port in eps or endpoints():
-        try:
-            conn = connect(host, port, timeout)
-        except Exception as e:  # noqa: BLE001 - try the next entry point, report all
-            errors.append(f"{host}:{port}: {type(e).__name__}: {e}")
-            continue
-        try:
-            conn.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            ((standby,),) = conn.run("SELECT pg_is_in_recovery()")
-            if standby:
-                raise RuntimeError("answered by a replica, not the leader")
-            ids = [row[0] for row in conn.run("SELECT id::text FROM writes ORDER BY id")]
-            conn.run("COMMIT")
-            return ids
-        except Exception as e:  # noqa: BLE001
-            errors.append(f"{host}:{port}: {type(e).__name__}: {e}")
-        finally:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - the session may already be gone
-                pass
-    raise RuntimeError("read-back failed on every entry point: " + "; ".join(errors or ["no entry points"]))
-
-
 class Writes(User):
     wait_time = between(0.01, 0.05)
 
     def on_start(self) -> None:
-        self.eps = endpoints(self.host)
+        self.eps = pgwrites.endpoints() or pgwrites.endpoints(self.host or "")
         if not self.eps:
             raise RuntimeError("no entry points: set CONTINUUM_ENDPOINTS or the Locust host")
         self.current = next(_spread) % len(self.eps)
         self.client_name = f"{os.getpid()}-{id(self):x}"
-        self.conn: pg8000.native.Connection | None = None
+        self.conn = None
         self.acked: list[str] = []
         self.backoff = 0.0
 
@@ -135,7 +91,7 @@ class Writes(User):
             except Exception:  # noqa: BLE001 - a broken socket cannot say goodbye
                 pass
 
-    def _connection(self) -> pg8000.native.Connection:
+    def _connection(self):
         """The open connection, or a new one: each entry point once, the current one first."""
         if self.conn is not None:
             return self.conn
@@ -146,7 +102,7 @@ class Writes(User):
             i = (self.current + step) % len(self.eps)
             host, port = self.eps[i]
             try:
-                self.conn = connect(host, port)
+                self.conn = pgwrites.connect(host, port)
             except Exception as e:  # noqa: BLE001 - refused, reset, timeout, auth...
                 last = e
                 continue
@@ -171,10 +127,8 @@ class Writes(User):
         try:
             conn = self._connection()
             try:
-                conn.run("BEGIN")
-                conn.run(INSERT, id=wid, client=self.client_name)
-                conn.run("COMMIT")
-            except pg8000.native.DatabaseError:
+                pgwrites.write(conn, wid, self.client_name)
+            except pgwrites.DatabaseError:
                 # The server answered with an error (read-only after a demotion, a conflict):
                 # the session is still usable only if we end the failed transaction.
                 self._rollback_or_drop()
@@ -200,12 +154,12 @@ class Writes(User):
                 if wid is None:
                     conn.run("SELECT 1")
                 else:
-                    rows = conn.run(SELECT_ONE, id=wid)
+                    rows = conn.run(pgwrites.SELECT_ONE, id=wid)
                     if not rows:
                         raise AcknowledgedWriteMissing(f"acknowledged write {wid} is not on the leader")
             except AcknowledgedWriteMissing:
                 raise
-            except pg8000.native.DatabaseError:
+            except pgwrites.DatabaseError:
                 self._rollback_or_drop()
                 raise
             except Exception:
