@@ -43,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.faults import FaultContext, inject  # noqa: E402
+from harness.model import FaultSpec  # noqa: E402
 from harness.stack.engine import connect  # noqa: E402
 from harness.stack.images import ensure_images  # noqa: E402
 from harness.stack.stack import Stack  # noqa: E402
@@ -206,8 +208,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default=str(ROOT / "targets/patroni"))
     ap.add_argument("--kills", type=int, default=5)
-    ap.add_argument("--victim", choices=("leader", "standby"), default="leader",
-                    help="kill the leader, or its synchronous standby (async: a streaming replica)")
+    ap.add_argument("--victim", choices=("leader", "standby", "partition"), default="leader",
+                    help="kill the leader, or its synchronous standby (async: a streaming replica), "
+                         "or cut the leader off from the replicas and etcd (HAProxy still reaches it)")
+    ap.add_argument("--partition-for", type=float, default=20.0, help="seconds a partition lasts")
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after writes recover before restarting")
     ap.add_argument("--timeout", type=float, default=2.0, help="pg8000 connect/read timeout, seconds")
@@ -234,10 +238,20 @@ def main() -> int:
         for n in range(1, args.kills + 1):
             leader = wait_converged(stack, sync)
             time.sleep(1)
-            victim = leader if args.victim == "leader" else standby_of(stack, leader, sync)
+            victim = standby_of(stack, leader, sync) if args.victim == "standby" else leader
             c = stack.container(victim)
-            c.kill(signal="SIGKILL")
-            t_kill = time.monotonic()
+            cut = None
+            if args.victim == "partition":
+                # The split-brain case: the leader loses its replicas and the DCS, while HAProxy
+                # (and so every client) can still reach it.
+                others = tuple(x for x in NODES if x != leader) + ("etcd",)
+                cut = inject(FaultContext(stack=stack, run_id=stack.run_id),
+                             FaultSpec(name=f"isolate-{leader}-{n}", action="partition", at_s=0.0,
+                                       for_s=args.partition_for, groups=((leader,), others)))
+                t_kill = cut.applied_t
+            else:
+                c.kill(signal="SIGKILL")
+                t_kill = time.monotonic()
             k = Kill(n, victim, t_kill)
             if victim != leader:                # the leader stays; only the write stall counts
                 k.to_leader_s, k.new_leader = 0.0, leader
@@ -254,8 +268,12 @@ def main() -> int:
                 time.sleep(0.1)
             if k.to_writes_s is None:
                 k.note = "no write succeeded within 60 s"
-            time.sleep(args.settle)
-            c.start()
+            if cut is not None:
+                time.sleep(max(0.0, t_kill + args.partition_for - time.monotonic()))
+                cut.revert()
+            else:
+                time.sleep(args.settle)
+                c.start()
             kills.append(k)
             print(f"kill {n}: {victim} (leader {leader}) -> {k.new_leader or '?'}  leader after "
                   f"{k.to_leader_s if k.to_leader_s is None else round(k.to_leader_s, 2)} s, writes after "

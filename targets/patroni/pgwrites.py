@@ -47,9 +47,16 @@ def endpoints(raw: str | None = None) -> list[tuple[str, int]]:
 def connect(host: str, port: int, timeout: float = TIMEOUT,
             application_name: str = "continuum-load") -> pg8000.native.Connection:
     """A session as the load's role. pg8000 applies `timeout` to the TCP connect and to every
-    socket read afterwards; a statement outside BEGIN commits on its own."""
+    socket read afterwards; a statement outside BEGIN commits on its own.
+
+    ssl_context=False: the cluster speaks no TLS (a private test network). pg8000's default
+    (None) asks for TLS first and builds a fresh SSL context for every connection, loading the
+    system's CA certificates: ~90 ms of CPU per connect, measured here, which under gevent stalls
+    every Locust user at once, and during a failover (one reconnect after another) dominated
+    the time clients took to notice the new leader."""
     return pg8000.native.Connection(USER, host=host, port=port, database=DATABASE, password=PASSWORD,
-                                    timeout=timeout, application_name=application_name)
+                                    timeout=timeout, application_name=application_name,
+                                    ssl_context=False)
 
 
 def write(conn: pg8000.native.Connection, write_id: str, client: str) -> None:

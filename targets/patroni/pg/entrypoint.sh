@@ -84,6 +84,10 @@ bootstrap:
         max_wal_senders: 10
         max_replication_slots: 10
         wal_keep_size: 256MB
+        # After a failover a replica's walreceiver first fails (old leader gone, then its slot
+        # not yet created on the new leader) and retries only every 5 s by default; in
+        # synchronous mode the new leader has no sync standby until it is back.
+        wal_retrieve_retry_interval: 500ms
         wal_log_hints: "on"
         synchronous_commit: "on"
         fsync: "on"
