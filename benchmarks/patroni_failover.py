@@ -296,8 +296,10 @@ def main() -> int:
     lost = [w for i, w in acked.items() if i not in present]
     recovered = [w for i, w in unknown.items() if i in present]
     unexpected = present - set(acked) - set(unknown)
-    # A failed write belongs to the kill whose window it started in; a lost write to the first
-    # kill after it was acknowledged (that kill's failover is what discarded it).
+    # A failed write belongs to the fault whose window it started in. A lost write belongs to
+    # the last fault that began at most 5 s after it was acknowledged: a kill discards writes
+    # acknowledged just before it (not yet replicated), a partition those acknowledged during
+    # it (by the isolated leader); 0 means before any fault.
     for k, nxt in zip(kills, kills[1:] + [None]):
         hi = nxt.t_kill if nxt else float("inf")
         window = [w for w in unknown.values() if k.t_kill <= w.t0 < hi]
@@ -314,8 +316,8 @@ def main() -> int:
         k.stall_s = max(b - a for a, b in zip(points, points[1:]))
     lost_by_kill: dict[int, int] = {}
     for w in lost:
-        after = [k.n for k in kills if k.t_kill > w.t1]
-        lost_by_kill[after[0] if after else 0] = lost_by_kill.get(after[0] if after else 0, 0) + 1
+        began = [k.n for k in kills if k.t_kill - 5 <= w.t1]
+        lost_by_kill[began[-1] if began else 0] = lost_by_kill.get(began[-1] if began else 0, 0) + 1
     for k in kills:
         k.lost = lost_by_kill.get(k.n, 0)
     times = [k.to_writes_s for k in kills if k.to_writes_s is not None]
@@ -326,7 +328,7 @@ def main() -> int:
         "kills": len(kills), "writes_attempted": len(writes), "acknowledged": len(acked),
         "unknown": len(unknown), "held": len(present), "lost": len(lost), "recovered": len(recovered),
         "unexpected": len(unexpected), "readback_agrees": sorted(held) == sorted(via_lb),
-        "lost_after_last_kill": lost_by_kill.get(0, 0),
+        "lost_before_first_fault": lost_by_kill.get(0, 0),
         "to_writes_s": {"median": statistics.median(times) if times else None,
                         "p95": percentile(times, 0.95) if times else None,
                         "max": max(times) if times else None, "misses": len(kills) - len(times)},
