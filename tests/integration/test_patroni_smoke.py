@@ -2,7 +2,7 @@
 REST API, the `writes` Locust profile through both HAProxies, and every acknowledged write read
 back (through HAProxy and with `continuum-readback` on the leader), then down.
 
-About 40 s on this machine with the images present (`continuum images targets/patroni` builds
+About 45 s on this machine with the images present (75 s at load average ~20) (`continuum images targets/patroni` builds
 them, ~3 min the first time; scripts/setup.sh does it for CI).
 """
 
