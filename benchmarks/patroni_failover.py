@@ -43,12 +43,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.faults import FaultContext, inject  # noqa: E402
-from harness.model import FaultSpec  # noqa: E402
+from harness.faults import FaultContext, build  # noqa: E402
 from harness.stack.engine import connect  # noqa: E402
 from harness.stack.images import ensure_images  # noqa: E402
 from harness.stack.stack import Stack  # noqa: E402
-from harness.target import load_target  # noqa: E402
+from harness.loader import load_target  # noqa: E402
 
 NODES = ("pg-1", "pg-2", "pg-3")
 
@@ -245,9 +244,9 @@ def main() -> int:
                 # The split-brain case: the leader loses its replicas and the DCS, while HAProxy
                 # (and so every client) can still reach it.
                 others = tuple(x for x in NODES if x != leader) + ("etcd",)
-                cut = inject(FaultContext(stack=stack, run_id=stack.run_id),
-                             FaultSpec(name=f"isolate-{leader}-{n}", action="partition", at_s=0.0,
-                                       for_s=args.partition_for, groups=((leader,), others)))
+                spec = build("partition", {"name": f"isolate-{leader}-{n}", "for": f"{args.partition_for:g}s",
+                                           "groups": [[leader], list(others)]}, stack.target)
+                cut = spec.inject(FaultContext(stack=stack, run_id=stack.run_id))
                 t_kill = cut.applied_t
             else:
                 c.kill(signal="SIGKILL")

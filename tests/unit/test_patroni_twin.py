@@ -5,7 +5,7 @@ honest."""
 
 from pathlib import Path
 
-from harness.target import load_target
+from harness.loader import load_target
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNC, ASYNC = ROOT / "targets/patroni", ROOT / "targets/patroni-async"
