@@ -64,6 +64,10 @@ amqp = _load("amqp_client")
 rbm = _load("readback")
 
 
+VICTIM = "leader"          # --victim: which node each round hits
+REJOIN_WAIT_S = 120.0      # after a heal or a restart, how long a node gets to come back alone
+
+
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
@@ -127,15 +131,36 @@ class Cluster:
         c.reload()
         return ((c.attrs["State"].get("Health") or {}).get("Status")) or c.attrs["State"]["Status"]
 
-    def wait_whole(self, timeout_s: float = 120.0) -> float:
-        """Until every node is healthy and the queue has all three members online."""
+    def whole(self) -> bool:
+        q = self.queue()
+        return bool(all(self.health(n) == "healthy" for n in self.names) and q and len(q["online"]) == 3
+                    and q["leader"])
+
+    def wait_whole(self, timeout_s: float = 120.0, *, fatal: bool = True) -> float | None:
+        """Seconds until every node is healthy and the queue has all three members online."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout_s:
-            q = self.queue()
-            if all(self.health(n) == "healthy" for n in self.names) and q and len(q["online"]) == 3 and q["leader"]:
+            if self.whole():
                 return time.monotonic() - t0
             gevent.sleep(0.2)
-        raise SystemExit(f"cluster not whole after {timeout_s:.0f} s: {self.queue()}")
+        if fatal:
+            raise SystemExit(f"cluster not whole after {timeout_s:.0f} s: {self.queue()}")
+        return None
+
+    def rescue(self, name: str) -> float:
+        """A node that did not come back by itself: `docker restart` it; seconds until whole."""
+        t0 = time.monotonic()
+        self.containers[name].restart(timeout=15)
+        self.wait_whole(180)
+        return time.monotonic() - t0
+
+    def boot_stack(self, name: str) -> str:
+        """What a node's boot is waiting on, when it hangs (processes in global/rabbit code)."""
+        probe = ('io:format("~p", [[{P, element(2, erlang:process_info(P, current_function))} || '
+                 'P <- processes(), lists:member(element(1, element(2, erlang:process_info(P, '
+                 'current_function))), [global, rabbit_mnesia, rabbit_peer_discovery, mnesia])]]).')
+        code, out = self.containers[name].exec_run(["rabbitmqctl", "eval", probe])
+        return out.decode(errors="replace").strip()[:400]
 
 
 # ───────────────────────────── the load ─────────────────────────────
@@ -216,6 +241,32 @@ def wait_until(pred, timeout_s: float, step_s: float = 0.05) -> float | None:
 # ───────────────────────────── faults ─────────────────────────────
 
 
+def log_times(container, wall_from: float, pattern: str) -> list[float]:
+    """Wall-clock times of the node's log lines containing `pattern` since `wall_from`."""
+    import datetime as dt
+    import re
+
+    out = []
+    text = container.logs(since=int(wall_from) - 1, timestamps=False).decode(errors="replace")
+    for line in text.splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line)      # warnings and notices come coloured
+        if pattern in line and line[:4].isdigit():
+            stamp = dt.datetime.fromisoformat(line.split(" [", 1)[0].replace(" ", "T"))
+            if stamp.timestamp() >= wall_from:
+                out.append(stamp.timestamp())
+    return out
+
+
+def pick(cl: Cluster, victim: str) -> str:
+    """The instance that holds the role: the queue's leader, or one of its followers."""
+    leader = cl.leader()
+    if leader is None:
+        raise SystemExit("no queue leader to pick from")
+    if victim == "leader":
+        return leader
+    return sorted(n for n in cl.names if n != leader)[0]
+
+
 def die_time(cl: Cluster, container, wall_from: float) -> float | None:
     """When the engine saw the container die (docker events), on this process's monotonic clock."""
     offset = time.time() - time.monotonic()
@@ -229,9 +280,9 @@ def die_time(cl: Cluster, container, wall_from: float) -> float | None:
 def kill_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: float) -> dict:
     cl.wait_whole()
     gevent.sleep(2.0)
-    leader = cl.leader()
+    leader = pick(cl, VICTIM)
     victim = cl.containers[leader]
-    say(f"kill {k}: leader is {leader}; docker kill")
+    say(f"kill {k}: {VICTIM} is {leader}; docker kill")
     wall_call, t_call = time.time(), time.monotonic()
     victim.kill()
     t_ret = time.monotonic()
@@ -245,14 +296,20 @@ def kill_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: float)
     say(f"kill {k}: confirms again {t_ok - t_die if t_ok else float('nan'):.3f} s after death; docker start {leader}")
     t_start = time.monotonic()
     victim.start()
-    cl.wait_whole(180)
+    back = cl.wait_whole(REJOIN_WAIT_S, fatal=False)
+    restart_s = time.monotonic() - t_start
+    rescue_s = None
+    if back is None:
+        say(f"kill {k}: {leader} did not rejoin within {REJOIN_WAIT_S:.0f} s ({cl.boot_stack(leader)}); docker restart")
+        rescue_s = round(cl.rescue(leader), 3)
     return {
         "round": k, "killed": leader,
         "kill_call_s": round(t_ret - t_call, 3), "died_after_call_s": round(t_die - t_call, 3),
         "new_leader": cl.leader(others),
         "new_leader_seen_via_api_s": round(new_leader_t - t_die, 3) if new_leader_t else None,
         "confirms_again_s": round(t_ok - t_die, 3) if t_ok else None,
-        "restart_to_whole_s": round(time.monotonic() - t_start, 3),
+        "restart_to_whole_s": round(restart_s, 3) if back is not None else None,
+        "rejoined_by_itself": back is not None, "rescue_restart_s": rescue_s,
         **stats,
     }
 
@@ -260,7 +317,7 @@ def kill_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: float)
 def partition_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: float) -> dict:
     cl.wait_whole()
     gevent.sleep(2.0)
-    leader = cl.leader()
+    leader = pick(cl, VICTIM)
     others = [n for n in cl.names if n != leader]
     rules = RuleSet(f"continuum:rabbitmq-faults:{cl.run_id}:p{k}")
     ips = {n: container_ips(cl.containers[n]) for n in cl.names}
@@ -276,9 +333,9 @@ def partition_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: f
                 rules.add(b, "INPUT", ["-s", ip_a])
                 rules.add(b, "OUTPUT", ["-d", ip_a])
         t_first, t_cut = rules.first_t, time.monotonic()     # the cut is whole after the last rule
+        wall_cut = time.time()
         t_ok = wait_until(lambda: load.history.first_confirm_after(t_cut), hold_s)
         new_leader_t = None
-        t_paused = None
         t_end = t_cut + hold_s
         while time.monotonic() < t_end:
             now = time.monotonic()
@@ -286,27 +343,36 @@ def partition_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: f
                 l = cl.leader(others)
                 if l and l != leader:
                     new_leader_t = now
-            if t_paused is None and not cl.serving(leader):
-                t_paused = now
             gevent.sleep(0.2)
         stats = load.history.window(t_first - timeout_s - 0.5, time.monotonic())
         minority_queue = cl.queue([leader])
     finally:
         verdict = rules.remove_all()
-    t_heal = time.monotonic()
+    t_heal, wall_heal = time.monotonic(), time.time()
     say(f"partition {k}: healed ({verdict})")
-    t_serving = wait_until(lambda: time.monotonic() if cl.serving(leader) else None, 180, 0.2)
-    cl.wait_whole(180)
-    t_whole = time.monotonic()
+    t_serving = wait_until(lambda: time.monotonic() if cl.serving(leader) else None, REJOIN_WAIT_S, 0.2)
+    rejoined = cl.wait_whole(max(1.0, REJOIN_WAIT_S - (time.monotonic() - t_heal)), fatal=False) is not None
+    t_whole = time.monotonic() if rejoined else None
+    paused = log_times(cl.containers[leader], wall_cut, "Cluster minority/secondary status detected")
+    resumed = log_times(cl.containers[leader], wall_heal, "Server startup complete")
+    stuck, rescue_s = None, None
+    if not rejoined:
+        stuck = cl.boot_stack(leader)
+        say(f"partition {k}: {leader} did not rejoin within {REJOIN_WAIT_S:.0f} s ({stuck}); docker restart")
+        rescue_s = round(cl.rescue(leader), 3)
     return {
         "round": k, "isolated": leader, "new_leader": cl.leader(others),
+        "cut_at": time.strftime("%H:%M:%S", time.gmtime(wall_cut)),
         "rules_s": round(t_cut - t_first, 3),
         "confirms_again_s": round(t_ok - t_cut, 3) if t_ok else None,
         "new_leader_seen_s": round(new_leader_t - t_cut, 3) if new_leader_t else None,
-        "isolated_stopped_serving_s": round(t_paused - t_cut, 3) if t_paused else None,
+        # from the node's own log: pause_minority's verdict, and its restart after the heal
+        "isolated_paused_s": round(paused[0] - wall_cut, 3) if paused else None,
+        "heal_to_resumed_s": round(resumed[0] - wall_heal, 3) if resumed else None,
         "isolated_view_at_end": minority_queue,
         "heal_to_serving_s": round(t_serving - t_heal, 3) if t_serving else None,
-        "heal_to_whole_s": round(t_whole - t_heal, 3),
+        "heal_to_whole_s": round(t_whole - t_heal, 3) if t_whole else None,
+        "rejoined_by_itself": rejoined, "stuck_in": stuck, "restart_to_whole_s": rescue_s,
         **stats,
     }
 
@@ -321,7 +387,11 @@ def main() -> int:
     ap.add_argument("--consumers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=2.0, help="publish confirm timeout, s")
     ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--victim", choices=["leader", "follower"], default="leader",
+                    help="which node each round kills or cuts off (default: the queue's leader)")
     args = ap.parse_args()
+    global VICTIM
+    VICTIM = args.victim
     hold = args.hold if args.hold is not None else (10.0 if args.fault == "kill" else 40.0)
 
     cl = Cluster(docker.from_env(timeout=30), args.run_id)
@@ -351,7 +421,7 @@ def main() -> int:
         check["unconfirmed_by_error"] = by_error
     rec = [r["confirms_again_s"] for r in rounds if r.get("confirms_again_s") is not None]
     out = {
-        "fault": args.fault, "rounds": rounds, "run_s": round(run_s, 1),
+        "fault": args.fault, "victim": args.victim, "rounds": rounds, "run_s": round(run_s, 1),
         "publishers": args.publishers, "consumers": args.consumers, "confirm_timeout_s": args.timeout,
         "confirms_again_s": {"values": rec, "median": statistics.median(rec) if rec else None,
                              "max": max(rec) if rec else None},
