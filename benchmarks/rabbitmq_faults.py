@@ -264,7 +264,9 @@ def pick(cl: Cluster, victim: str) -> str:
         raise SystemExit("no queue leader to pick from")
     if victim == "leader":
         return leader
-    return sorted(n for n in cl.names if n != leader)[0]
+    if victim == "follower":
+        return sorted(n for n in cl.names if n != leader)[0]
+    return victim                       # an instance named on the command line
 
 
 def die_time(cl: Cluster, container, wall_from: float) -> float | None:
@@ -387,8 +389,10 @@ def main() -> int:
     ap.add_argument("--consumers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=2.0, help="publish confirm timeout, s")
     ap.add_argument("--warmup", type=float, default=5.0)
-    ap.add_argument("--victim", choices=["leader", "follower"], default="leader",
-                    help="which node each round kills or cuts off (default: the queue's leader)")
+    ap.add_argument("--victim", choices=["leader", "follower", "rabbit-1", "rabbit-2", "rabbit-3"],
+                    default="leader",
+                    help="which node each round kills or cuts off: the queue's leader (default), "
+                         "a follower, or one instance every round")
     args = ap.parse_args()
     global VICTIM
     VICTIM = args.victim
