@@ -46,7 +46,8 @@ import gevent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from harness.faults.netns import RuleSet, container_ips  # noqa: E402
+from harness.faults.netns import RuleSet  # noqa: E402
+from harness.stack.instance import Instance  # noqa: E402
 
 
 def _load(name: str):
@@ -322,19 +323,21 @@ def partition_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: f
     leader = pick(cl, VICTIM)
     others = [n for n in cl.names if n != leader]
     rules = RuleSet(f"continuum:rabbitmq-faults:{cl.run_id}:p{k}")
-    ips = {n: container_ips(cl.containers[n]) for n in cl.names}
+    handles = {n: Instance(cl.containers[n], n, "rabbit") for n in cl.names}
+    ips = {n: handles[n].ips() for n in cl.names}
     say(f"partition {k}: cutting {leader} off from {', '.join(others)}")
     try:
-        a = cl.containers[leader]
+        a = handles[leader]
         for b_name in others:
-            b = cl.containers[b_name]
+            b = handles[b_name]
             for ip_b in ips[b_name]:
                 rules.add(a, "OUTPUT", ["-d", ip_b])
                 rules.add(a, "INPUT", ["-s", ip_b])
             for ip_a in ips[leader]:
                 rules.add(b, "INPUT", ["-s", ip_a])
                 rules.add(b, "OUTPUT", ["-d", ip_a])
-        t_first, t_cut = rules.first_t, time.monotonic()     # the cut is whole after the last rule
+        t_cut = rules.apply()               # every namespace at once; the cut is whole here
+        t_first = rules.first_t
         wall_cut = time.time()
         t_ok = wait_until(lambda: load.history.first_confirm_after(t_cut), hold_s)
         new_leader_t = None
@@ -349,7 +352,7 @@ def partition_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: f
         stats = load.history.window(t_first - timeout_s - 0.5, time.monotonic())
         minority_queue = cl.queue([leader])
     finally:
-        verdict = rules.remove_all()
+        verdict, _ = rules.remove_all()
     t_heal, wall_heal = time.monotonic(), time.time()
     say(f"partition {k}: healed ({verdict})")
     t_serving = wait_until(lambda: time.monotonic() if cl.serving(leader) else None, REJOIN_WAIT_S, 0.2)

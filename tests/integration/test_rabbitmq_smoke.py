@@ -21,7 +21,7 @@ import pytest
 from harness.load import LoadGenerator
 from harness.stack.images import ensure_images
 from harness.stack.stack import Stack
-from harness.target import load_target
+from harness.loader import load_target
 
 pytestmark = pytest.mark.docker
 
