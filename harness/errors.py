@@ -10,7 +10,8 @@ ContinuumError
     ├── ToxiproxyError
     ├── FaultError
     ├── LoadError
-    └── AuditError
+    ├── AuditError
+    └── ReportWriteError  a report file could not be written (disk full): says which
 
 The system under test missing its SLOs is *not* an exception: it is a FAIL verdict computed
 from measurements (see harness.measure.verdict). Keeping the two apart is what lets the gate
@@ -75,6 +76,17 @@ class LoadError(HarnessError):
 
 class AuditError(HarnessError):
     pass
+
+
+class ReportWriteError(HarnessError):
+    """Writing the reports failed part-way (disk full, read-only file system). Each report file
+    is written atomically, so every file is either its previous complete version or the new
+    one; `incomplete` names the ones that are not up to date."""
+
+    def __init__(self, message: str, *, written: tuple[str, ...] = (), incomplete: tuple[str, ...] = ()):
+        self.written = written
+        self.incomplete = incomplete
+        super().__init__(message)
 
 
 class Interrupted(ContinuumError):

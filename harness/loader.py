@@ -25,7 +25,7 @@ from harness.model.base import FROM_FILE, At
 from harness.model.experiment import Experiment
 from harness.model.target import COMPOSE_FILES, ComposeFile, Target
 from harness.model.problems import problems_of
-from harness.yamlsafe import YamlDoc, load_yaml
+from harness.yamlsafe import YamlDoc, load_yaml, path_problem
 
 EXPERIMENT_SUFFIXES = (".yaml", ".yml")
 
@@ -105,7 +105,7 @@ def experiment_files(paths: Iterable[Path | str]) -> list[Path]:
         elif p.exists():
             out.append(p)
         else:
-            raise InputError("no such file or directory", where=f"{p}:1:1")
+            raise InputError(path_problem(p), where=f"{p}:1:1")
     return out
 
 
