@@ -10,6 +10,8 @@ import datetime as _dt
 import enum
 import json
 import math
+import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
 
@@ -112,8 +114,12 @@ def results_to_json(results: Sequence[Result]) -> dict[str, Any]:
 
 def write_results(results: Sequence[Result], path: Path) -> dict[str, Any]:
     doc = results_to_json(results)
-    atomic_write_text(Path(path), json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    write_doc(doc, path)
     return doc
+
+
+def write_doc(doc: dict[str, Any], path: Path) -> None:
+    atomic_write_text(Path(path), json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 class ResultsFileError(InputError):
@@ -291,10 +297,14 @@ def results_path(where: Path) -> Path:
 
 
 def _is_file_arg(where: Path) -> bool:
+    """Anything that exists and is not a directory is meant as the file itself (a FIFO or a
+    device is then refused by the reader, not mistaken for a directory)."""
+    if Path(where).name == RESULTS_FILE:
+        return True
     try:
-        return Path(where).name == RESULTS_FILE or Path(where).is_file()
+        return not stat.S_ISDIR(os.stat(where).st_mode)
     except OSError:
-        return False
+        return os.path.lexists(where)       # a symlink loop or a dangling link: the reader says so
 
 
 def load_results(where: Path) -> dict[str, Any]:
@@ -306,6 +316,8 @@ def load_results(where: Path) -> dict[str, Any]:
     from harness.yamlsafe import read_regular_file
 
     path = results_path(Path(where))
+    if not os.path.lexists(path):
+        raise ResultsFileError(f"no {RESULTS_FILE} at {path}")
     try:
         raw = read_regular_file(path, max_bytes=MAX_RESULTS_BYTES, what="results file")
     except InputError as e:
@@ -317,7 +329,7 @@ def load_results(where: Path) -> dict[str, Any]:
     try:
         data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as e:
-        raise ResultsFileError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+        raise ResultsFileError(f"{path}:{e.lineno}:{e.colno}: cannot read it: not valid JSON ({e.msg})") from None
     except ValueError as e:             # NaN/Infinity, a duplicate key
         raise ResultsFileError(f"{path}:{_locate_message(text, str(e))}{e}") from None
     except RecursionError:
