@@ -292,31 +292,42 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from harness.runid import check_run_id, owner_alive
+    """Without a run id: only runs whose owner is provably gone (their lease ended), never a
+    live run of another job, a detached stack or a run without a lease (harness.stack.lease)."""
+    from harness.runid import check_run_id
     from harness.stack.cleanup import list_runs, remove_run
     from harness.stack.engine import connect
 
+    run_id = check_run_id(args.run) if args.run else None      # bad input before the engine
     client = connect()
     runs = list_runs(client)
-    if args.run:
-        run_id = check_run_id(args.run)
+    kept: dict[str, list[str]] = {}
+    if run_id is not None:
         if not any(r.run_id == run_id for r in runs):
             raise InputError(f"no run {run_id} (see `continuum ps`)", field="RUN")
         chosen = [run_id]
     else:
-        # Without a run id: every detached stack and orphan, never a run a live process owns.
-        chosen = [r.run_id for r in runs if args.all or r.owner == "detached" or not owner_alive(r.owner)]
-    for run_id in chosen:
+        chosen = []
+        for r in runs:
+            if args.all or r.state == "gone":
+                chosen.append(r.run_id)
+            else:
+                kept.setdefault(r.state, []).append(r.run_id)
+    for rid in chosen:
         t = time.monotonic()
-        c, n = remove_run(client, run_id)
-        print(f"removed run {run_id}: {c} containers, {n} networks in {time.monotonic() - t:.1f} s")
+        c, n = remove_run(client, rid)
+        print(f"removed run {rid}: {c} containers, {n} networks in {time.monotonic() - t:.1f} s")
     if not chosen:
         print("nothing to remove")
+    why = {"alive": "owner alive (another job's run)", "starting": "owner starting it",
+           "detached": "detached (continuum up): remove with `continuum down RUN`",
+           "unknown": "no lease, so its owner cannot be judged: remove with `continuum down RUN`"}
+    for state, ids in sorted(kept.items()):
+        print(f"kept {len(ids)} run(s), {why.get(state, state)}: {', '.join(ids)}")
     return 0
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from harness.runid import owner_alive
     from harness.stack.cleanup import list_runs
     from harness.stack.engine import connect
 
@@ -324,10 +335,10 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if not runs:
         print("no Continuum runs")
         return 0
-    print(f"{'RUN':12} {'TARGET':20} {'CONTAINERS':>10} {'RUNNING':>8} {'NETWORKS':>9}  OWNER")
+    print(f"{'RUN':12} {'TARGET':20} {'CONTAINERS':>10} {'RUNNING':>8} {'NETWORKS':>9}  {'OWNER':9} LABEL")
     for r in runs:
-        owner = r.owner if r.owner == "detached" else (f"{r.owner} (alive)" if owner_alive(r.owner) else f"{r.owner} (gone)")
-        print(f"{r.run_id:12} {r.target:20} {r.containers:>10} {r.running:>8} {r.networks:>9}  {owner}")
+        print(f"{r.run_id:12} {r.target:20} {r.containers:>10} {r.running:>8} {r.networks:>9}  "
+              f"{r.state:9} {r.owner}")
     return 0
 
 
@@ -408,9 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-id")
     sp.add_argument("--image", action="append", default=[], metavar="SERVICE=IMAGE")
     sp.add_argument("--hold", action="store_true", help="stay in the foreground; tear down on Ctrl-C/SIGTERM")
-    sp = add("down", cmd_down, "remove a run's containers and networks (default: detached and orphaned runs)")
+    sp = add("down", cmd_down, "remove a run's containers and networks (default: only runs whose "
+                               "owner is provably gone)")
     sp.add_argument("run", nargs="?", metavar="RUN")
-    sp.add_argument("--all", action="store_true", help="also runs whose owner is alive")
+    sp.add_argument("--all", action="store_true",
+                    help="every run on the engine, live runs of other jobs and detached stacks included")
     add("ps", cmd_ps, "list Continuum runs on this engine")
     sp = add("images", cmd_images, "pull or build every image the targets and the harness need")
     sp.add_argument("targets", nargs="*", metavar="TARGET")
