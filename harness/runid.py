@@ -1,11 +1,15 @@
 """Run ids and the owner label.
 
-A run id names every Docker object of a run. The owner label ("host:pid:start-ticks" of the
-harness process that made the run, or "detached") is for people reading `continuum ps`: whether
-the owner is alive is never judged from it (a pid means nothing in another PID namespace or on
-another host). Liveness is the run's lease on the engine, held by its reaper:
-harness.stack.lease. (The label keeps its three-part form so older harnesses sharing an engine
-still read it as they did.)
+A run id names every Docker object of a run. The owner label ("host@pidns:pid:start-ticks" of
+the harness process that made the run, or "detached") is for people reading `continuum ps`:
+whether the owner is alive is never judged from it (a pid means nothing in another PID
+namespace or on another host). Liveness is the run's lease on the engine, held by its reaper:
+harness.stack.lease.
+
+The host part names the PID namespace too ("ci-runner@pidns4026531836"): an older harness
+sharing the engine, which still judges owners from /proc when the host part is its own
+hostname, then sees "another host" and leaves the run alone instead of mistaking a pid of
+another namespace for a dead process of its own.
 """
 
 from __future__ import annotations
@@ -32,9 +36,16 @@ def check_run_id(run_id: str) -> str:
 
 
 def owner_token(pid: int | None = None) -> str:
-    """"host:pid:start-ticks" of the owning process, for people; see the module docstring."""
+    """"host@pidns:pid:start-ticks" of the owning process, for people; see the module docstring."""
     pid = pid or os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+    return f"{socket.gethostname()}@{_pid_namespace()}:{pid}:{_start_ticks(pid)}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return "pidns" + os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return "pidns?"
 
 
 def _start_ticks(pid: int) -> str:

@@ -63,7 +63,8 @@ def test_run_ids_and_owner_tokens():
     for bad in ("", "A", "x;rm -rf /", "../up", "a" * 40):
         with pytest.raises(InputError):
             check_run_id(bad)
-    assert owner_token().startswith(f"{os.uname().nodename}:{os.getpid()}:")
+    host, pid, _ticks = owner_token().rsplit(":", 2)
+    assert host.startswith(f"{os.uname().nodename}@pidns") and pid == str(os.getpid())
 
 
 def test_owner_state_comes_from_the_lease_never_from_proc():
