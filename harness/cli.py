@@ -133,13 +133,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_suite(experiments, report_root, overrides, args, baseline=baseline)
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that cannot break the run: when the disk is full, records are dropped and
+    the loss is said once at the end, never a logging traceback on stderr."""
+
+    lost = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.lost += 1
+
+
 class _RunLog:
     """The run folder's continuum.log: everything the harness logs at INFO (DEBUG with -v),
     tracebacks included. Attached to the root logger for the length of the suite."""
 
     def __init__(self, path: Path, verbose: bool):
         self.path = path
-        self.handler = logging.FileHandler(path, encoding="utf-8", delay=False)
+        self.handler = _QuietFileHandler(path, encoding="utf-8", delay=False)
         self.handler.setLevel(logging.DEBUG if verbose else logging.INFO)
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
@@ -154,7 +164,9 @@ class _RunLog:
         try:
             self.handler.close()
         except OSError:
-            pass
+            self.handler.lost += 1
+        if self.handler.lost:
+            _say(f"{self.path} is incomplete: {self.handler.lost} record(s) could not be written")
 
 
 def _run_suite(experiments, report_root: Path, overrides, args, pacer=None, keep_stack=False,
@@ -200,7 +212,7 @@ def _run_suite(experiments, report_root: Path, overrides, args, pacer=None, keep
             log.error("%s", exc)
             print_summary(results)
             _say(f"harness error (not the system's failure): {exc}")
-            _say(f"the suite stopped after {len(results)} of {len(experiments)} experiment(s); "
+            _say(f"the suite stopped at experiment {len(results)} of {len(experiments)}; "
                  f"log in {run_dir / RUN_LOG}")
             return EXIT_HARNESS
     print_summary(results)
@@ -442,6 +454,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _NoTracebackFormatter(logging.Formatter):
+    """One line per record on the terminal; tracebacks go to the log file (and with -v here)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
 def _console_logging(verbose: bool) -> None:
     root = logging.getLogger()
     for h in [h for h in root.handlers if getattr(h, "_continuum_console", False)]:
@@ -449,7 +473,8 @@ def _console_logging(verbose: bool) -> None:
     console = logging.StreamHandler(sys.stderr)
     console._continuum_console = True       # type: ignore[attr-defined]
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if verbose
+                         else _NoTracebackFormatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(console)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
