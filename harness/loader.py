@@ -45,7 +45,9 @@ def find_compose(path: Path | str) -> Path:
                 return p / name
         raise InputError(f"no {COMPOSE_FILES[0]} in target directory", where=f"{p}:1:1")
     if not p.exists():
-        raise InputError("target does not exist", where=f"{p}:1:1")
+        problem = path_problem(p)
+        raise InputError("target does not exist" if problem.startswith("no such") else problem,
+                         where=f"{p}:1:1")
     return p
 
 

@@ -138,7 +138,11 @@ def _os_problem(exc: OSError) -> str:
         return "no such file"
     if exc.errno == errno.ENAMETOOLONG:
         return "file name too long"
-    return f"cannot read file: {exc.strerror or exc}"
+    if exc.errno == errno.ENOTDIR:
+        return "not a directory: a part of the path is a file"
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    return f"cannot read it: {exc.strerror or exc}"
 
 
 def path_problem(path: Path | str) -> str:
@@ -225,6 +229,31 @@ def loads_yaml(text: str, file: str = "<string>") -> YamlDoc:
     return YamlDoc(file=file, data=data, marks=conv.marks, key_marks=conv.key_marks)
 
 
+def locate(text: str, path: Path_, *, max_nodes: int = 5_000_000) -> Mark | None:
+    """Where `path` is in a JSON or YAML text, without converting any value (so a number out of
+    our bounds can still be pointed at): (line, column) of the deepest part of the path that
+    exists, or None when the text cannot even be parsed. For error messages about files we do
+    not otherwise parse as YAML (results.json)."""
+    try:
+        node = _Composer(text, "<locate>", max_nodes=max_nodes).compose()
+    except InputError:
+        return None
+    if node is None:
+        return None
+    mark = (node.line, node.col)
+    for part in path:
+        nxt = None
+        if node.kind == "map" and isinstance(part, str):
+            nxt = next((v for k, v in node.value if k.kind == "scalar" and k.value == part), None)
+        elif node.kind == "seq" and isinstance(part, int) and 0 <= part < len(node.value):
+            nxt = node.value[part]
+        if nxt is None:
+            break
+        node = nxt
+        mark = (node.line, node.col)
+    return mark
+
+
 def _offset_to_mark(prefix: str, _offset: int) -> Mark:
     line = prefix.count("\n") + 1
     col = len(prefix) - (prefix.rfind("\n") + 1) + 1
@@ -250,9 +279,10 @@ class _Node:
 class _Composer:
     """Builds a small node tree from parser events, iteratively (no recursion on input depth)."""
 
-    def __init__(self, text: str, file: str) -> None:
+    def __init__(self, text: str, file: str, max_nodes: int = MAX_NODES) -> None:
         self.text = text
         self.file = file
+        self.max_nodes = max_nodes
 
     def _err(self, message: str, line: int, col: int) -> InputError:
         return InputError(message, where=f"{self.file}:{line}:{col}")
@@ -309,8 +339,8 @@ class _Composer:
             m = event.start_mark
             line, col = (m.line + 1, m.column + 1) if m else (1, 1)
             events += 1
-            if events > MAX_NODES:          # stop early: the work is bounded, not just the result
-                raise self._err(f"more than {MAX_NODES} YAML nodes; far more than any experiment "
+            if events > self.max_nodes:     # stop early: the work is bounded, not just the result
+                raise self._err(f"more than {self.max_nodes} YAML nodes; far more than any experiment "
                                 "or target needs, refusing to go on", line, col)
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1

@@ -547,7 +547,7 @@ class _TargetBuilder:
         if name == HOST_CLIENT:
             raise At(f"a service may not be called {HOST_CLIENT!r}: that name stands for "
                      "the load generator's host in links", *at, key=True)
-        for inst in s.instance_names():
+        for inst in s.model_copy(update={"name": name}).instance_names():
             why = reserved_instance(inst)
             if why:
                 raise At(f"a service may not be called {inst!r}: {why}", *at, key=True)

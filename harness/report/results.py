@@ -373,19 +373,18 @@ def _depth(value: Any) -> int:
     return depth - 1
 
 
+MAX_LOCATE_CHARS = 64 * 1024 * 1024
+
+
 def _where(text: str, loc: tuple) -> str:
     """"line:column: " of `loc` in the JSON text (JSON is YAML, whose parser keeps marks), or ""
-    when it cannot be placed (a very large file)."""
-    from harness.yamlsafe import MAX_BYTES, loads_yaml
+    when it cannot be placed (a file too large to parse twice)."""
+    from harness.yamlsafe import locate
 
-    if len(text) > MAX_BYTES:
+    if len(text) > MAX_LOCATE_CHARS:
         return ""
-    try:
-        doc = loads_yaml(text, "results.json")
-    except InputError:
-        return ""
-    line, col = doc.mark(tuple(p for p in loc if isinstance(p, (str, int))))
-    return f"{line}:{col}: "
+    mark = locate(text, tuple(p for p in loc if isinstance(p, (str, int))))
+    return f"{mark[0]}:{mark[1]}: " if mark else ""
 
 
 def _locate_message(text: str, message: str) -> str:
