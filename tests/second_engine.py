@@ -21,7 +21,7 @@ namespace*, so the harness under test must run there too (load goes to 127.0.0.1
 everywhere). `run()` starts a host process inside that namespace with `nsenter --net`: the
 host's files, Python and venv, the helper's loopback. Nothing else of the host is shared with
 the inner engine: its bridges and iptables rules live in the helper's namespace, its address
-pools (10.212/16, 10.213/16) are away from the shared engine's.
+pools (10.214/24, 10.215/16) are away from the shared engine's (10.213/16 here).
 
 Startup cost, measured on the 2-core machines: image build ~80 s once; helper start until the
 inner API answers ~3-6 s; copying the echo target's images in ~15-30 s (first time per helper).

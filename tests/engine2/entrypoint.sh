@@ -29,8 +29,8 @@ while [ ! -e /run/engine2/stop ]; do
   n=$((n + 1))
   echo "$(date +%T) dockerd start $n" >> /run/engine2/dockerd.log
   dockerd --host=unix:///run/engine2/docker.sock --data-root=/var/lib/docker \
-    --pidfile=/run/engine2/dockerd.pid --bip=10.212.0.1/24 \
-    --default-address-pool base=10.213.0.0/16,size=24 \
+    --pidfile=/run/engine2/dockerd.pid --bip=10.214.0.1/24 \
+    --default-address-pool base=10.215.0.0/16,size=24 \
     --shutdown-timeout=2 --log-level=warn >> /run/engine2/dockerd.log 2>&1
   echo "$(date +%T) dockerd exited $?" >> /run/engine2/dockerd.log
   sleep 0.3
