@@ -52,6 +52,8 @@ def shapes(target: Path, limit: int = LIMIT) -> dict[str, tuple[str, str | None]
         "reversed depends_on chain": ("target", None),  # built below: every service depends on the next
         "many keys in one mapping": ("target", _fill("services:\n  a:\n    image: 'a:1'\n    environment:\n",
                                                      "      K{i}: v\n")),
+        "1 MiB quoted command string": ("target", _fill("services:\n  a:\n    image: 'a:1'\n    command: '\"",
+                                                        "a", "\"'\n")),
         # Just under the node budget: the most validation work a file can ask for.
         "1,500 services (under the node budget)": ("target", "services:\n" + "".join(
             f"  s{i}: {{image: 'a:1', networks: [n], cap_add: [NET_ADMIN]}}\n" for i in range(1500)) +
@@ -59,6 +61,10 @@ def shapes(target: Path, limit: int = LIMIT) -> dict[str, tuple[str, str | None]
         "1,200 faults (under the node budget)": ("experiment", head + "slo: {availability: '>= 1%'}\nfaults:\n" + "".join(
             f"  - {{at: {i % 50 + 1}s, action: network.latency, link: host->web, latency: 10ms, for: 1s}}\n"
             for i in range(1200))),
+        "19,000 ports (a quadratic check once)": ("target", "services:\n  a:\n    image: 'a:1'\n    ports: [" +
+                                                  ",".join(f'"{i + 1}"' for i in range(19000)) + "]\n"),
+        "19,000 depends_on names": ("target", "services:\n  a:\n    image: 'a:1'\n    depends_on: [" +
+                                    ",".join(f"n{i}" for i in range(19000)) + "]\n"),
         "9,000 environment entries": ("target", "services:\n  a:\n    image: 'a:1'\n    environment:\n" + "".join(
             f"      K{i}: v{i}\n" for i in range(9000))),
     }

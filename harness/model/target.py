@@ -42,6 +42,7 @@ DEFAULT_NETWORK = "default"          # what Compose attaches a service with no `
 EPHEMERAL_PORTS = range(32768, 61001)   # Toxiproxy listening here fails intermittently
 MAX_STOP_GRACE_S = 120.0             # teardown waits this long per container at most
 MAX_SERVICES = 200                   # keeps validation linear and every check bounded
+MAX_LIST = 1000                      # ports, environment variables per service
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -80,8 +81,14 @@ MasterName = _pattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "a Sentinel master name",
 UrlPath = _pattern(r"^/[A-Za-z0-9._~/-]*$", "a URL path such as /audit")
 
 
+MAX_COMMAND_STRING = 16 * 1024     # shlex is quadratic on long quoted words: bound it first
+
+
 def _argv(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
+        if len(value) > MAX_COMMAND_STRING:
+            raise ValueError(f"a command written as one string may have at most {MAX_COMMAND_STRING} "
+                             f"characters (this one has {len(value)}); write it as a list")
         try:
             return tuple(shlex.split(value))      # tokenised only; never run by a shell
         except ValueError as exc:
@@ -114,13 +121,17 @@ def _names(value: Any) -> tuple[str, ...]:
         items = list(value)
     else:
         raise ValueError(f"expected a list of names, {got(value)}")
+    if len(items) > MAX_SERVICES:
+        raise ValueError(f"at most {MAX_SERVICES} names here, not {len(items)}")
     out: list[str] = []
+    seen: set[str] = set()                  # a set: uniqueness stays linear in the list's length
     for i, n in enumerate(items):
         if not isinstance(n, str) or len(n) > NAME_MAX or not NAME_RE.match(n):
             raise At(f"expected a name of lowercase letters and digits (e.g. redis-1), {got(n)}",
                      n if isinstance(value, dict) else i, key=isinstance(value, dict))
-        if n in out:
+        if n in seen:
             raise At("list items must be unique", i)
+        seen.add(n)
         out.append(n)
     return tuple(out)
 
@@ -211,14 +222,18 @@ def _ports(value: Any) -> tuple[PortSpec, ...]:
         return value
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"expected a list of ports, {got(value)}")
+    if len(value) > MAX_LIST:
+        raise ValueError(f"at most {MAX_LIST} ports per service, not {len(value)}")
     out: list[PortSpec] = []
+    seen: set[tuple[int, str]] = set()      # linear, not a scan of `out` per port
     for i, p in enumerate(value):
         try:
             spec = _port(p)
         except ValueError as exc:
             raise At(str(exc), i) from None
-        if any(o.container_port == spec.container_port and o.protocol == spec.protocol for o in out):
+        if (spec.container_port, spec.protocol) in seen:
             raise At(f"container port {spec.container_port} is listed twice", i)
+        seen.add((spec.container_port, spec.protocol))
         out.append(spec)
     return tuple(out)
 
@@ -235,6 +250,8 @@ def _environment(value: Any) -> tuple[tuple[str, str], ...]:
     key_rx = re.compile(ENV_KEY_PATTERN)
     if isinstance(value, tuple):
         return value
+    if isinstance(value, (dict, list)) and len(value) > MAX_LIST:
+        raise ValueError(f"at most {MAX_LIST} environment variables per service, not {len(value)}")
     pairs: list[tuple[str, str]] = []
     if isinstance(value, dict):
         for k, v in value.items():
