@@ -57,8 +57,14 @@ class Reaper:
         return self
 
     def detach(self) -> None:
-        """The stack is meant to outlive us (`continuum up`): tell the reaper to leave it."""
+        """The stack is meant to outlive us (`continuum up`): tell the reaper to leave it, and
+        wait until it has let go of the run's lease (a detached stack has no owner to track)."""
         self._send(b"detach\n")
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
 
     def __exit__(self, *exc: object) -> None:
         self._send(b"done\n")
@@ -101,12 +107,16 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(f"error {str(exc).splitlines()[0][:500]}\n")
         sys.stdout.flush()
         return 1
-    sys.stdout.write(f"ack {run_id}\n")
-    sys.stdout.flush()
-
     detached = done = False
+    try:
+        sys.stdout.write(f"ack {run_id}\n")
+        sys.stdout.flush()
+    except OSError:             # the harness died while we were starting: sweep at once
+        line_source = iter(())
+    else:
+        line_source = iter(sys.stdin.buffer.readline, b"")
     while True:
-        line = sys.stdin.buffer.readline()
+        line = next(line_source, b"")
         if not line:
             break
         if line.strip() == b"detach":
