@@ -1,33 +1,92 @@
 """The `continuum` command.
 
 Exit codes: 0 pass, 1 fail, 2 bad input, 3 harness error, 4 inconclusive, 130 interrupted.
-Every file and flag is validated before the first Docker call; errors name file:line:column.
+Every file and flag is validated before the first Docker call and before anything is written;
+errors name file:line:column or the flag. Any exception that is not the system's verdict is a
+harness error on every command: exit 3, one line on stderr, the traceback in a log file whose
+path that line gives (the run's continuum.log, or a file under the temp directory).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from harness import __version__
-from harness.errors import ContinuumError, InputError, Interrupted
+from harness.errors import ContinuumError, HarnessError, InputError, Interrupted, ReportWriteError
 
+EXIT_INPUT = 2
+EXIT_HARNESS = 3
 EXIT_INTERRUPTED = 130
+RUN_LOG = "continuum.log"
+
+log = logging.getLogger("harness.cli")
 
 
 def _image_overrides(values: list[str]) -> dict[str, str]:
-    import re
+    """`--image SERVICE=IMAGE`, checked by the same rules as a compose file's `image:`."""
+    from harness.model.imageref import parse_image_reference
+    from harness.model.units import NAME_HELP, check_name
 
     out: dict[str, str] = {}
     for v in values or []:
-        m = re.fullmatch(r"([a-z][a-z0-9_-]*)=([A-Za-z0-9][A-Za-z0-9._/:@-]*)", v)
-        if not m:
-            raise InputError(f"--image {v!r}: expected SERVICE=IMAGE, e.g. app=ledger:candidate", field="--image")
-        out[m.group(1)] = m.group(2)
+        svc, sep, image = v.partition("=")
+        if not sep:
+            raise InputError(f"--image {v[:200]!r}: expected SERVICE=IMAGE, e.g. app=ledger:candidate",
+                             field="--image")
+        try:
+            check_name(svc)
+        except ValueError:
+            raise InputError(f"--image {v[:200]!r}: {svc[:60]!r} is not a service name ({NAME_HELP})",
+                             field="--image") from None
+        try:
+            parse_image_reference(image)
+        except ValueError as exc:
+            raise InputError(f"--image {v[:200]!r}: {exc}", field="--image") from None
+        if svc in out:
+            raise InputError(f"--image {svc}= is given twice ({out[svc]} and {image})", field="--image")
+        out[svc] = image
     return out
+
+
+def _target_flag(value: str | None) -> Path | None:
+    """`--target DIR`: a directory holding a compose file, checked before anything else."""
+    if value is None:
+        return None
+    from harness.model.target import COMPOSE_FILES
+    from harness.yamlsafe import path_problem
+
+    if not value or "\x00" in value or len(value) > 4096:
+        raise InputError(f"--target {value[:80]!r}: not a usable path", field="--target")
+    p = Path(value)
+    try:
+        resolved = p.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise InputError(f"--target {value}: {path_problem(p)}", field="--target") from None
+    if not resolved.is_dir():
+        raise InputError(f"--target {value}: not a directory (a target is a directory with a "
+                         f"{COMPOSE_FILES[0]})", field="--target")
+    if not any((resolved / n).is_file() for n in COMPOSE_FILES):
+        raise InputError(f"--target {value}: no {COMPOSE_FILES[0]} in it", field="--target")
+    return resolved
+
+
+def _baseline(value: str | None) -> dict | None:
+    """`--baseline DIR`, read and checked now: before the run writes anything, so it can never
+    be a file this run is about to replace."""
+    if value is None:
+        return None
+    from harness.report.results import ResultsFileError, load_results
+
+    try:
+        return load_results(Path(value))
+    except ResultsFileError as exc:
+        raise InputError(f"--baseline {value}: {exc}", field="--baseline") from None
 
 
 def _check_overrides(overrides: dict[str, str], targets) -> None:
@@ -47,10 +106,9 @@ def _check_overrides(overrides: dict[str, str], targets) -> None:
 
 
 def _report_dir(value: str) -> Path:
-    path = Path(value)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"--report-dir {value}: exists and is not a directory", field="--report-dir")
-    return path
+    from harness.report.rundir import check_root
+
+    return check_root(value)
 
 
 def _say(text: str) -> None:
@@ -63,56 +121,119 @@ def _say(text: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.loader import load_experiments
 
+    # Every flag and file is checked before any Docker call and before anything is written.
     overrides = _image_overrides(args.image)
-    report_dir = _report_dir(args.report_dir)
-    # All validated before any Docker call, against --target when given.
-    experiments = load_experiments([Path(p) for p in args.paths], target=args.target)
+    report_root = _report_dir(args.report_dir)
+    target = _target_flag(args.target)
+    experiments = load_experiments([Path(p) for p in args.paths], target=target)
     if not experiments:
         raise InputError("no experiment files found in " + ", ".join(args.paths))
     _check_overrides(overrides, [e.target for e in experiments])
-    return _run_suite(experiments, report_dir, overrides, args)
+    baseline = _baseline(args.baseline)
+    return _run_suite(experiments, report_root, overrides, args, baseline=baseline)
 
 
-def _run_suite(experiments, report_dir: Path, overrides, args, pacer=None, keep_stack=False) -> int:
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that cannot break the run: when the disk is full, records are dropped and
+    the loss is said once at the end, never a logging traceback on stderr."""
+
+    lost = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.lost += 1
+
+
+class _RunLog:
+    """The run folder's continuum.log: everything the harness logs at INFO (DEBUG with -v),
+    tracebacks included. Attached to the root logger for the length of the suite."""
+
+    def __init__(self, path: Path, verbose: bool):
+        self.path = path
+        self.handler = _QuietFileHandler(path, encoding="utf-8", delay=False)
+        self.handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def __enter__(self) -> "_RunLog":
+        root = logging.getLogger()
+        root.addHandler(self.handler)
+        root.setLevel(min(root.level, self.handler.level))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self.handler)
+        try:
+            self.handler.close()
+        except OSError:
+            self.handler.lost += 1
+        if self.handler.lost:
+            _say(f"{self.path} is incomplete: {self.handler.lost} record(s) could not be written")
+
+
+def _run_suite(experiments, report_root: Path, overrides, args, pacer=None, keep_stack=False,
+               baseline: dict | None = None) -> int:
     from harness.events import Events
     from harness.measure import suite_exit_code
     from harness.report import write_reports
     from harness.report.console import ConsoleReporter, print_summary
-    from harness.report.journal import Journal
+    from harness.report.journal import JOURNAL_FILE, Journal
+    from harness.report.rundir import claim
     from harness.run import run_experiment, signals_as_interrupt
 
-    report_dir.mkdir(parents=True, exist_ok=True)
-    baseline = Path(args.baseline) if getattr(args, "baseline", None) else None
+    run_dir = claim(report_root)                # a new folder: no other run's file is touched
+    (run_dir / JOURNAL_FILE).open("x").close()  # created exclusively: never another run's journal
+    args._run_log = run_dir / RUN_LOG
     results, records = [], []
     events = Events()
     ConsoleReporter(events, live=None if not getattr(args, "plain", False) else False)
-    with Journal(report_dir / "journal.jsonl") as journal, signals_as_interrupt():
+    with _RunLog(run_dir / RUN_LOG, getattr(args, "verbose", False)), \
+            Journal(run_dir / JOURNAL_FILE) as journal, signals_as_interrupt():
         journal.attach(events)
         try:
             for exp in experiments:
-                record, result = run_experiment(
-                    exp, events=events, image_overrides=overrides, pacer=pacer, keep_stack=keep_stack
-                )
+                try:
+                    record, result = run_experiment(
+                        exp, events=events, image_overrides=overrides, pacer=pacer, keep_stack=keep_stack
+                    )
+                except InputError as exc:   # validated before any Docker call: here it is our bug
+                    raise HarnessError(f"input problem found only during the run: {exc}") from exc
                 records.append(record)
                 results.append(result)
-                write_reports(results, records, report_dir, baseline)
+                write_reports(results, records, run_dir, baseline=baseline)
         except Interrupted as exc:
             record = getattr(exc, "record", None)
             if record is not None:
                 records.append(record)
                 results.append(exc.result)  # type: ignore[attr-defined]
-                write_reports(results, records, report_dir, baseline)
+                _write_quietly(write_reports, results, records, run_dir, baseline)
             print_summary(results)
-            _say(f"{exc}: faults reverted, stack removed; reports in {report_dir}")
+            _say(f"{exc}: faults reverted, stack removed; reports in {run_dir}")
             return EXIT_INTERRUPTED
+        except ReportWriteError as exc:
+            log.error("%s", exc)
+            print_summary(results)
+            _say(f"harness error (not the system's failure): {exc}")
+            _say(f"the suite stopped at experiment {len(results)} of {len(experiments)}; "
+                 f"log in {run_dir / RUN_LOG}")
+            return EXIT_HARNESS
     print_summary(results)
-    _say(f"reports in {report_dir}/ (junit.xml, results.json, journal.jsonl, report.html)")
+    _say(f"reports in {run_dir}/ (junit.xml, results.json, journal.jsonl, report.html; "
+         f"{report_root / 'latest'} points here)")
     late = events.take_failures()          # a listener that failed on the last event of a run
     if late:
         for f in late:
             _say(f"harness error: {f}")
-        return 3
-    return suite_exit_code(results)
+        return EXIT_HARNESS
+    code = suite_exit_code(results)
+    if code == EXIT_HARNESS:
+        _say(f"harness error (not the system's failure): details in {run_dir / RUN_LOG}")
+    return code
+
+
+def _write_quietly(write, results, records, run_dir, baseline) -> None:
+    try:
+        write(results, records, run_dir, baseline=baseline)
+    except ReportWriteError as exc:
+        _say(str(exc))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -183,31 +304,42 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from harness.runid import check_run_id, owner_alive
+    """Without a run id: only runs whose owner is provably gone (their lease ended), never a
+    live run of another job, a detached stack or a run without a lease (harness.stack.lease)."""
+    from harness.runid import check_run_id
     from harness.stack.cleanup import list_runs, remove_run
     from harness.stack.engine import connect
 
+    run_id = check_run_id(args.run) if args.run else None      # bad input before the engine
     client = connect()
     runs = list_runs(client)
-    if args.run:
-        run_id = check_run_id(args.run)
+    kept: dict[str, list[str]] = {}
+    if run_id is not None:
         if not any(r.run_id == run_id for r in runs):
             raise InputError(f"no run {run_id} (see `continuum ps`)", field="RUN")
         chosen = [run_id]
     else:
-        # Without a run id: every detached stack and orphan, never a run a live process owns.
-        chosen = [r.run_id for r in runs if args.all or r.owner == "detached" or not owner_alive(r.owner)]
-    for run_id in chosen:
+        chosen = []
+        for r in runs:
+            if args.all or r.state == "gone":
+                chosen.append(r.run_id)
+            else:
+                kept.setdefault(r.state, []).append(r.run_id)
+    for rid in chosen:
         t = time.monotonic()
-        c, n = remove_run(client, run_id)
-        print(f"removed run {run_id}: {c} containers, {n} networks in {time.monotonic() - t:.1f} s")
+        c, n = remove_run(client, rid)
+        print(f"removed run {rid}: {c} containers, {n} networks in {time.monotonic() - t:.1f} s")
     if not chosen:
         print("nothing to remove")
+    why = {"alive": "owner alive (another job's run)", "starting": "owner starting it",
+           "detached": "detached (continuum up): remove with `continuum down RUN`",
+           "unknown": "no lease, so its owner cannot be judged: remove with `continuum down RUN`"}
+    for state, ids in sorted(kept.items()):
+        print(f"kept {len(ids)} run(s), {why.get(state, state)}: {', '.join(ids)}")
     return 0
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from harness.runid import owner_alive
     from harness.stack.cleanup import list_runs
     from harness.stack.engine import connect
 
@@ -215,10 +347,10 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if not runs:
         print("no Continuum runs")
         return 0
-    print(f"{'RUN':12} {'TARGET':20} {'CONTAINERS':>10} {'RUNNING':>8} {'NETWORKS':>9}  OWNER")
+    print(f"{'RUN':12} {'TARGET':20} {'CONTAINERS':>10} {'RUNNING':>8} {'NETWORKS':>9}  {'OWNER':9} LABEL")
     for r in runs:
-        owner = r.owner if r.owner == "detached" else (f"{r.owner} (alive)" if owner_alive(r.owner) else f"{r.owner} (gone)")
-        print(f"{r.run_id:12} {r.target:20} {r.containers:>10} {r.running:>8} {r.networks:>9}  {owner}")
+        print(f"{r.run_id:12} {r.target:20} {r.containers:>10} {r.running:>8} {r.networks:>9}  "
+              f"{r.state:9} {r.owner}")
     return 0
 
 
@@ -229,9 +361,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report.html import cmd_report as report
+    """Regenerate report.html next to the results.json it is made from (a run folder, or a
+    directory of runs: its latest). The results file is checked first: exit 2 if it is bad."""
+    from harness.report.html import REPORT_FILE, write_html
+    from harness.report.results import load_results, results_path
 
-    return report(Path(args.results_dir))
+    path = results_path(Path(args.results_dir))
+    doc = load_results(path)                        # ResultsFileError: an InputError, exit 2
+    target = path.parent / REPORT_FILE
+    write_html(doc, target)
+    print(f"wrote {target}")
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -244,9 +384,9 @@ def cmd_gameday(args: argparse.Namespace) -> int:
     from harness.gameday import OperatorConsole
     from harness.loader import load_experiment
 
-    exp = load_experiment(Path(args.experiment))
-    report_dir = _report_dir(args.report_dir)
     overrides = _image_overrides(args.image)
+    report_dir = _report_dir(args.report_dir)
+    exp = load_experiment(Path(args.experiment))
     _check_overrides(overrides, [exp.target])
     args.plain = True  # prompts and a live panel would fight over the terminal
     with OperatorConsole(exp) as pacer:
@@ -272,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("run", cmd_run, "run experiment files or folders (a suite); exit code is the worst verdict")
     sp.add_argument("paths", nargs="+", metavar="PATH")
-    sp.add_argument("--report-dir", default="reports/latest", help="where reports go (default reports/latest)")
+    sp.add_argument("--report-dir", default="reports",
+                    help="a directory of runs: each run writes a new folder in it and `latest` "
+                         "points to the newest (default reports)")
     sp.add_argument("--image", action="append", default=[], metavar="SERVICE=IMAGE", help="override a service's image")
     sp.add_argument("--baseline", metavar="DIR", help="a previous report dir to compare against in report.html")
     sp.add_argument("--target", metavar="TARGET", help="run the experiments against this target instead of their own")
@@ -289,9 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-id")
     sp.add_argument("--image", action="append", default=[], metavar="SERVICE=IMAGE")
     sp.add_argument("--hold", action="store_true", help="stay in the foreground; tear down on Ctrl-C/SIGTERM")
-    sp = add("down", cmd_down, "remove a run's containers and networks (default: detached and orphaned runs)")
+    sp = add("down", cmd_down, "remove a run's containers and networks (default: only runs whose "
+                               "owner is provably gone)")
     sp.add_argument("run", nargs="?", metavar="RUN")
-    sp.add_argument("--all", action="store_true", help="also runs whose owner is alive")
+    sp.add_argument("--all", action="store_true",
+                    help="every run on the engine, live runs of other jobs and detached stacks included")
     add("ps", cmd_ps, "list Continuum runs on this engine")
     sp = add("images", cmd_images, "pull or build every image the targets and the harness need")
     sp.add_argument("targets", nargs="*", metavar="TARGET")
@@ -310,17 +454,64 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _NoTracebackFormatter(logging.Formatter):
+    """One line per record on the terminal; tracebacks go to the log file (and with -v here)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def _console_logging(verbose: bool) -> None:
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if getattr(h, "_continuum_console", False)]:
+        root.removeHandler(h)               # main() called again in one process (tests)
+    console = logging.StreamHandler(sys.stderr)
+    console._continuum_console = True       # type: ignore[attr-defined]
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if verbose
+                         else _NoTracebackFormatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _traceback_file(args: argparse.Namespace, exc: BaseException) -> str:
+    """Where the traceback of an unexpected exception goes: the run's log when a run folder
+    exists, else a file of its own under the temp directory. Returns the path as text."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    run_log = getattr(args, "_run_log", None)
+    candidates = [run_log] if run_log is not None else []
+    import tempfile
+
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    candidates.append(Path(tempfile.gettempdir()) / "continuum" /
+                      f"{getattr(args, 'command', 'continuum')}-{stamp}-{os.getpid()}.log")
+    for path in candidates:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} harness error in "
+                         f"`continuum {getattr(args, 'command', '')}`\n{text}")
+            return str(path)
+        except OSError:
+            continue
+    sys.stderr.write(text)              # nowhere to write it: the disk is full or read-only
+    return "stderr (above)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    args = parser.parse_args(argv)          # a bad flag: argparse's message, exit 2
+    _console_logging(args.verbose)
     try:
         return int(args.fn(args))
     except InputError as exc:
         print(f"continuum: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return EXIT_INPUT
     except Interrupted as exc:
         _say(str(exc))
         return EXIT_INTERRUPTED
@@ -328,8 +519,16 @@ def main(argv: list[str] | None = None) -> int:
         _say("interrupted")
         return EXIT_INTERRUPTED
     except ContinuumError as exc:
-        print(f"continuum: harness error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        where = _traceback_file(args, exc)
+        print(f"continuum: harness error (not the system's failure): {exc}; details in {where}",
+              file=sys.stderr)
+        return EXIT_HARNESS
+    except Exception as exc:  # noqa: BLE001 - the contract: anything unexpected is a harness ERROR
+        where = _traceback_file(args, exc)
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"continuum: harness error (not the system's failure): unexpected "
+              f"{type(exc).__name__}{': ' + text if text else ''}; traceback in {where}", file=sys.stderr)
+        return EXIT_HARNESS
 
 
 if __name__ == "__main__":

@@ -10,10 +10,15 @@ ContinuumError
     ├── ToxiproxyError
     ├── FaultError
     ├── LoadError
-    └── AuditError
+    ├── AuditError
+    └── ReportWriteError  a report file could not be written (disk full): says which
 
 The system under test missing its SLOs is *not* an exception: it is a FAIL verdict computed
-from measurements (see harness.measure.verdict). Keeping the two apart is what lets the gate
+from measurements (see harness.measure.verdict). Any exception outside this tree that reaches
+the CLI (a bug, a library error nobody translated) is a harness error too: exit 3, with the
+traceback written to a log file (harness.cli.main); inside a run the orchestrator records it as
+the run's ERROR first. Docker SDK, `requests`/`urllib3` and socket errors are translated at one
+boundary, harness.stack.engine.docker_errors. Keeping the two apart is what lets the gate
 say "your change made failover worse" without ever blaming the system for a broken harness.
 """
 
@@ -75,6 +80,17 @@ class LoadError(HarnessError):
 
 class AuditError(HarnessError):
     pass
+
+
+class ReportWriteError(HarnessError):
+    """Writing the reports failed part-way (disk full, read-only file system). Each report file
+    is written atomically, so every file is either its previous complete version or the new
+    one; `incomplete` names the ones that are not up to date."""
+
+    def __init__(self, message: str, *, written: tuple[str, ...] = (), incomplete: tuple[str, ...] = ()):
+        self.written = written
+        self.incomplete = incomplete
+        super().__init__(message)
 
 
 class Interrupted(ContinuumError):

@@ -25,7 +25,7 @@ from harness.model.base import FROM_FILE, At
 from harness.model.experiment import Experiment
 from harness.model.target import COMPOSE_FILES, ComposeFile, Target
 from harness.model.problems import problems_of
-from harness.yamlsafe import YamlDoc, load_yaml
+from harness.yamlsafe import YamlDoc, load_yaml, path_problem
 
 EXPERIMENT_SUFFIXES = (".yaml", ".yml")
 
@@ -45,7 +45,9 @@ def find_compose(path: Path | str) -> Path:
                 return p / name
         raise InputError(f"no {COMPOSE_FILES[0]} in target directory", where=f"{p}:1:1")
     if not p.exists():
-        raise InputError("target does not exist", where=f"{p}:1:1")
+        problem = path_problem(p)
+        raise InputError("target does not exist" if problem.startswith("no such") else problem,
+                         where=f"{p}:1:1")
     return p
 
 
@@ -105,7 +107,7 @@ def experiment_files(paths: Iterable[Path | str]) -> list[Path]:
         elif p.exists():
             out.append(p)
         else:
-            raise InputError("no such file or directory", where=f"{p}:1:1")
+            raise InputError(path_problem(p), where=f"{p}:1:1")
     return out
 
 

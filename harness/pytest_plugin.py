@@ -3,11 +3,18 @@
     pytest experiments/ --junitxml=reports/pytest.xml -k kill -x
 
 Every YAML file under a directory named `experiments` (or any path given with
-`--continuum-experiments`) whose `kind` is Experiment becomes one item; the item fails with the
-SLO assertions that failed, errors when the harness broke (pytest's own "error" outcome is for
-fixtures, so a harness failure is reported as a failure whose message starts with ERROR),
-and is skipped as INCONCLUSIVE when there was too little evidence. So pytest's `--junitxml`,
-`-k` and `-x` work as usual.
+`--continuum-experiments`) whose `kind` is Experiment becomes one item. The experiment runs in
+the item's setup and is judged in its call, so the outcomes keep Continuum's contract:
+
+    FAIL (an SLO missed)            the item *fails*: JUnit <failure> with the measured value
+    ERROR (the harness broke)       the item *errors* in setup: JUnit <error>, never <failure>
+    INCONCLUSIVE                    the item is skipped, with the reason
+    bad experiment file             a collection error with file:line:column (pytest exits 2)
+
+and pytest's exit code follows the suite rule (ERROR outranks FAIL): a session in which a
+Continuum item errored, or a `HarnessError` escaped a test or fixture, exits 3 instead of 1.
+pytest's `--junitxml`, `-k` and `-x` work as usual. `--continuum-report-dir DIR` also writes
+Continuum's own reports, into a new run folder of DIR (with `latest`), as `continuum run` does.
 
 Fixtures for writing an experiment in Python:
 
@@ -29,6 +36,9 @@ from pathlib import Path
 import pytest
 
 REPORT_DIR_OPTION = "--continuum-report-dir"
+EXIT_HARNESS = 3
+_harness_error = pytest.StashKey[bool]()
+_suite = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,6 +47,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--continuum-experiments", action="store_true", help="collect experiment YAML files outside experiments/ too"
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    out = config.getoption(REPORT_DIR_OPTION, default=None)
+    config.stash[_harness_error] = False
+    config.stash[_suite] = {"root": None, "dir": None, "results": [], "records": []}
+    if out:
+        from harness.errors import InputError
+        from harness.report.rundir import check_root
+
+        try:
+            config.stash[_suite]["root"] = check_root(out, flag=REPORT_DIR_OPTION)
+        except InputError as exc:       # bad input: exit 2 before anything runs or is written
+            pytest.exit(f"continuum: error: {exc}", returncode=2)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is None or not report.failed:
+        return
+    from harness.errors import HarnessError
+
+    if isinstance(call.excinfo.value, (HarnessError, HarnessItemError)):
+        item.config.stash[_harness_error] = True
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # ERROR outranks FAIL, as in a suite: red because the harness broke is not "tests failed".
+    if session.config.stash.get(_harness_error, False) and int(exitstatus) == int(pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = EXIT_HARNESS
 
 
 def _is_experiment_file(path: Path, config: pytest.Config) -> bool:
@@ -52,9 +94,12 @@ def _is_experiment_file(path: Path, config: pytest.Config) -> bool:
         # the project's own test corpora (tests/**) hold broken files on purpose.
         if len(parts) < 2 or parts[-2] != "experiments" or "tests" in parts:
             return False
-    try:
-        head = path.read_text(errors="replace")[:4000]
-    except OSError:
+    from harness.errors import InputError
+    from harness.yamlsafe import read_regular_file
+
+    try:        # never blocks: a FIFO or a device named *.yaml is not read (nor collected)
+        head = read_regular_file(path).decode("utf-8", errors="replace")[:4000]
+    except InputError:
         return False
     return "kind: Experiment" in head
 
@@ -75,7 +120,11 @@ class ExperimentFile(pytest.File):
 
 
 class ExperimentFailed(Exception):
-    pass
+    """The system missed its SLOs: the item fails (JUnit <failure>)."""
+
+
+class HarnessItemError(Exception):
+    """The harness broke while running the experiment: the item errors (JUnit <error>)."""
 
 
 class ExperimentItem(pytest.Item):
@@ -84,29 +133,56 @@ class ExperimentItem(pytest.Item):
         self.experiment = experiment
         self.result = None
 
-    def runtest(self) -> None:
+    def setup(self) -> None:
+        """Run the experiment. Anything that goes wrong here is the harness's, never the system's."""
+        from harness.errors import Interrupted
         from harness.measure import Verdict
         from harness.run import run_experiment
 
-        record, result = run_experiment(self.experiment)
+        try:
+            record, result = run_experiment(self.experiment)
+        except Interrupted as exc:
+            raise KeyboardInterrupt(str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - the contract: an unexpected error is ERROR
+            raise HarnessItemError(f"ERROR (harness, not the system): unexpected "
+                                   f"{type(exc).__name__}: {exc}") from exc
         self.result = result
         self.user_properties.append(("verdict", result.verdict.value))
         for a in result.assertions:
             self.user_properties.append((f"{a.scope}:{a.metric}" if hasattr(a, "scope") else a.metric, a.message))
-        out_dir = self.config.getoption(REPORT_DIR_OPTION)
-        if out_dir:
-            from harness.report import write_reports
+        self._write_reports(record, result)
+        if result.verdict == Verdict.ERROR:
+            raise HarnessItemError("ERROR (harness, not the system): " + "; ".join(result.reasons))
 
-            write_reports([result], [record], Path(out_dir) / self.experiment.name)
-        if result.verdict == Verdict.PASS:
+    def _write_reports(self, record, result) -> None:
+        suite = self.config.stash[_suite]
+        if suite["root"] is None:
+            return
+        from harness.errors import ReportWriteError
+        from harness.report import write_reports
+        from harness.report.rundir import claim
+
+        if suite["dir"] is None:
+            suite["dir"] = claim(suite["root"])
+        suite["results"].append(result)
+        suite["records"].append(record)
+        try:
+            write_reports(suite["results"], suite["records"], suite["dir"])
+        except ReportWriteError as exc:
+            raise HarnessItemError(f"ERROR (harness, not the system): {exc}") from exc
+
+    def runtest(self) -> None:
+        from harness.measure import Verdict
+
+        result = self.result
+        if result is None or result.verdict == Verdict.PASS:
             return
         if result.verdict == Verdict.INCONCLUSIVE:
             pytest.skip("INCONCLUSIVE: " + "; ".join(result.reasons))
-        prefix = "ERROR (harness, not the system)" if result.verdict == Verdict.ERROR else "FAIL"
-        raise ExperimentFailed(f"{prefix}: " + "; ".join(result.reasons))
+        raise ExperimentFailed("FAIL: " + "; ".join(result.reasons))
 
     def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, ExperimentFailed):
+        if isinstance(excinfo.value, (ExperimentFailed, HarnessItemError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 

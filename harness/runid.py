@@ -1,8 +1,15 @@
-"""Run ids and owner identity.
+"""Run ids and the owner label.
 
-A run id names every Docker object of a run. The owner label says which process owns the
-run ("host:pid:start-ticks"), so the janitor can tell a live run from an orphan without ever
-confusing a reused pid for the original process.
+A run id names every Docker object of a run. The owner label ("host@pidns:pid:start-ticks" of
+the harness process that made the run, or "detached") is for people reading `continuum ps`:
+whether the owner is alive is never judged from it (a pid means nothing in another PID
+namespace or on another host). Liveness is the run's lease on the engine, held by its reaper:
+harness.stack.lease.
+
+The host part names the PID namespace too ("ci-runner@pidns4026531836"): an older harness
+sharing the engine, which still judges owners from /proc when the host part is its own
+hostname, then sees "another host" and leaves the run alone instead of mistaking a pid of
+another namespace for a dead process of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import secrets
 import socket
 
 RUN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,30}$")
-DETACHED = "detached"  # `continuum up`: the stack outlives the command, `continuum down` ends it
+DETACHED = "detached"  # `continuum up`: the stack outlives the command, `continuum down RUN` ends it
 
 
 def new_run_id() -> str:
@@ -23,35 +30,27 @@ def new_run_id() -> str:
 def check_run_id(run_id: str) -> str:
     from harness.errors import InputError
 
-    if not RUN_ID_RE.match(run_id):
-        raise InputError(f"run id {run_id!r} must match {RUN_ID_RE.pattern}", field="--run-id")
+    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+        raise InputError(f"run id {str(run_id)[:80]!r} must match {RUN_ID_RE.pattern}", field="--run-id")
     return run_id
 
 
-def _start_ticks(pid: int) -> str | None:
+def owner_token(pid: int | None = None) -> str:
+    """"host@pidns:pid:start-ticks" of the owning process, for people; see the module docstring."""
+    pid = pid or os.getpid()
+    return f"{socket.gethostname()}@{_pid_namespace()}:{pid}:{_start_ticks(pid)}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return "pidns" + os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return "pidns?"
+
+
+def _start_ticks(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # Field 22 (starttime) counted after the ")" that closes the command name.
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def owner_token(pid: int | None = None) -> str:
-    pid = pid or os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
-
-
-def owner_alive(token: str) -> bool:
-    """True when the owning process still runs (or lives on another host, which we cannot see)."""
-    if token == DETACHED:
-        return True
-    try:
-        host, pid_s, ticks = token.rsplit(":", 2)
-        pid = int(pid_s)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return True  # not ours to judge
-    return _start_ticks(pid) == ticks
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"

@@ -30,3 +30,22 @@ def docker_client():
     return docker.from_env(timeout=30)
 
 
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_client):
+    """A second Docker engine (tests/second_engine.py) that a test may restart or cut off
+    without touching the shared one; the echo target's images are copied into it. Its start-up
+    figures are printed (`-s`): image build once ~80 s, API ready ~3-6 s, images ~20-50 s."""
+    from tests.second_engine import SecondEngine
+
+    images = ["continuum/echo-web:latest", "ghcr.io/shopify/toxiproxy:2.12.0", "debian:bookworm-slim"]
+    try:
+        engine = SecondEngine.start(docker_client, images=images)
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI"):
+            pytest.fail(f"the second engine did not start: {exc}")
+        pytest.skip(f"the second engine did not start: {exc}")
+    print(f"second engine: {engine.timings}")
+    yield engine
+    engine.close()

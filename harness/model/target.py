@@ -16,6 +16,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from harness.model.base import At, Bool, Internal, Model, internal
+from harness.model.imageref import parse_image_reference
+from harness.model.isolation import (
+    ALLOWED_CAPABILITIES,
+    CAPABILITY_HELP,
+    check_capability,
+    reserved_instance,
+    reserved_network,
+)
 from harness.model.units import (
     NAME_MAX,
     NAME_RE,
@@ -32,7 +40,9 @@ COMPOSE_FILES = ("compose.yaml", "compose.yml")
 HOST_CLIENT = "host"                 # the link client that stands for the load generator's host
 DEFAULT_NETWORK = "default"          # what Compose attaches a service with no `networks` to
 EPHEMERAL_PORTS = range(32768, 61001)   # Toxiproxy listening here fails intermittently
-IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/:@-]*$"
+MAX_STOP_GRACE_S = 120.0             # teardown waits this long per container at most
+MAX_SERVICES = 200                   # keeps validation linear and every check bounded
+MAX_LIST = 1000                      # ports, environment variables per service
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -53,15 +63,32 @@ def _pattern(pattern: str, description: str, max_length: int = 255) -> Any:
         {"type": "string", "pattern": pattern, "maxLength": max_length, "description": description})]
 
 
-ImageRef = _pattern(IMAGE_PATTERN, "an image reference such as redis:7.2-alpine")
+def _image(value: Any) -> str:
+    try:
+        parse_image_reference(value)
+    except ValueError as exc:
+        raise ValueError(f"{short(value)}: {exc}") from None
+    return value
+
+
+ImageRef = Annotated[str, BeforeValidator(_image), WithJsonSchema(
+    {"type": "string", "minLength": 1, "maxLength": 512,
+     "description": "an image reference as Docker reads it: [registry[:port]/]name[:tag][@digest]"})]
 Ident = _pattern(IDENT_PATTERN, "a Python class name", 100)
-Capability = _pattern(r"^[A-Z_]+$", "a Linux capability such as NET_ADMIN", 64)
+Capability = Annotated[str, BeforeValidator(check_capability), WithJsonSchema(
+    {"type": "string", "enum": sorted(ALLOWED_CAPABILITIES), "description": CAPABILITY_HELP})]
 MasterName = _pattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "a Sentinel master name", 64)
 UrlPath = _pattern(r"^/[A-Za-z0-9._~/-]*$", "a URL path such as /audit")
 
 
+MAX_COMMAND_STRING = 16 * 1024     # shlex is quadratic on long quoted words: bound it first
+
+
 def _argv(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
+        if len(value) > MAX_COMMAND_STRING:
+            raise ValueError(f"a command written as one string may have at most {MAX_COMMAND_STRING} "
+                             f"characters (this one has {len(value)}); write it as a list")
         try:
             return tuple(shlex.split(value))      # tokenised only; never run by a shell
         except ValueError as exc:
@@ -94,13 +121,17 @@ def _names(value: Any) -> tuple[str, ...]:
         items = list(value)
     else:
         raise ValueError(f"expected a list of names, {got(value)}")
+    if len(items) > MAX_SERVICES:
+        raise ValueError(f"at most {MAX_SERVICES} names here, not {len(items)}")
     out: list[str] = []
+    seen: set[str] = set()                  # a set: uniqueness stays linear in the list's length
     for i, n in enumerate(items):
         if not isinstance(n, str) or len(n) > NAME_MAX or not NAME_RE.match(n):
             raise At(f"expected a name of lowercase letters and digits (e.g. redis-1), {got(n)}",
                      n if isinstance(value, dict) else i, key=isinstance(value, dict))
-        if n in out:
+        if n in seen:
             raise At("list items must be unique", i)
+        seen.add(n)
         out.append(n)
     return tuple(out)
 
@@ -116,10 +147,10 @@ NameList = Annotated[tuple[str, ...], BeforeValidator(_names), WithJsonSchema(
 
 class HealthCheck(Model):
     test: tuple[str, ...]           # Docker form: ("CMD", "curl", ...) or ("CMD-SHELL", "...")
-    interval_s: Duration() = Field(1.0, alias="interval")
-    timeout_s: Duration() = Field(2.0, alias="timeout")
+    interval_s: Duration(min_s=0.001, max_s=3600) = Field(1.0, alias="interval")
+    timeout_s: Duration(min_s=0.001, max_s=3600) = Field(2.0, alias="timeout")
     retries: Bounded(int, ge=1, le=1000) = 30
-    start_period_s: Duration(positive=False) = Field(0.0, alias="start_period")
+    start_period_s: Duration(positive=False, min_s=0.001, max_s=3600) = Field(0.0, alias="start_period")
 
     @field_validator("test", mode="before")
     @classmethod
@@ -191,14 +222,18 @@ def _ports(value: Any) -> tuple[PortSpec, ...]:
         return value
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"expected a list of ports, {got(value)}")
+    if len(value) > MAX_LIST:
+        raise ValueError(f"at most {MAX_LIST} ports per service, not {len(value)}")
     out: list[PortSpec] = []
+    seen: set[tuple[int, str]] = set()      # linear, not a scan of `out` per port
     for i, p in enumerate(value):
         try:
             spec = _port(p)
         except ValueError as exc:
             raise At(str(exc), i) from None
-        if any(o.container_port == spec.container_port and o.protocol == spec.protocol for o in out):
+        if (spec.container_port, spec.protocol) in seen:
             raise At(f"container port {spec.container_port} is listed twice", i)
+        seen.add((spec.container_port, spec.protocol))
         out.append(spec)
     return tuple(out)
 
@@ -215,6 +250,8 @@ def _environment(value: Any) -> tuple[tuple[str, str], ...]:
     key_rx = re.compile(ENV_KEY_PATTERN)
     if isinstance(value, tuple):
         return value
+    if isinstance(value, (dict, list)) and len(value) > MAX_LIST:
+        raise ValueError(f"at most {MAX_LIST} environment variables per service, not {len(value)}")
     pairs: list[tuple[str, str]] = []
     if isinstance(value, dict):
         for k, v in value.items():
@@ -299,7 +336,7 @@ class ServiceSpec(Model):
     deploy: Deploy = Deploy()
     ports: Ports = ()
     cap_add: Annotated[tuple[Capability, ...], Field(max_length=64)] = ()
-    stop_grace_s: Duration(positive=False) = Field(5.0, alias="stop_grace_period")
+    stop_grace_s: Duration(positive=False, max_s=MAX_STOP_GRACE_S) = Field(5.0, alias="stop_grace_period")
 
     @field_validator("healthcheck", mode="after")
     @classmethod
@@ -309,8 +346,9 @@ class ServiceSpec(Model):
     @field_validator("cap_add", mode="after")
     @classmethod
     def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Each item is on the allow-list (harness.model.isolation); CAP_X and X are one item.
         if len(set(value)) != len(value):
-            raise ValueError("list items must be unique")
+            raise ValueError("list items must be unique (CAP_NET_ADMIN and NET_ADMIN are the same)")
         return value
 
     @property
@@ -466,8 +504,8 @@ class ComposeFile(Model):
 
     version: Annotated[str | float | int, Field(union_mode="left_to_right")] | None = None
     name: Name | None = None
-    services: Annotated[dict[Name, ServiceSpec], Field(min_length=1)]
-    networks: dict[Name, NetworkOptions | None] = {}
+    services: Annotated[dict[Name, ServiceSpec], Field(min_length=1, max_length=MAX_SERVICES)]
+    networks: Annotated[dict[Name, NetworkOptions | None], Field(max_length=MAX_SERVICES)] = {}
     x_continuum: XContinuum = Field(XContinuum(), alias="x-continuum")
 
     @classmethod
@@ -526,6 +564,10 @@ class _TargetBuilder:
         if name == HOST_CLIENT:
             raise At(f"a service may not be called {HOST_CLIENT!r}: that name stands for "
                      "the load generator's host in links", *at, key=True)
+        for inst in s.model_copy(update={"name": name}).instance_names():
+            why = reserved_instance(inst)
+            if why:
+                raise At(f"a service may not be called {inst!r}: {why}", *at, key=True)
         update: dict[str, Any] = {"name": name}
         if s.build is not None:
             ctx_path = at + ("build",)
@@ -545,6 +587,10 @@ class _TargetBuilder:
 
     def _networks(self, services: tuple[ServiceSpec, ...]) -> tuple[NetworkSpec, ...]:
         declared = self.c.networks
+        for n in declared:
+            why = reserved_network(n)
+            if why:
+                raise At(f"a network may not be called {n!r}: {why}", "networks", n, key=True)
         nets = [NetworkSpec(name=n, internal=bool(cfg.internal if cfg else False))
                 for n, cfg in declared.items()]
         used_default = False

@@ -21,6 +21,8 @@ NAME_HELP = ("a name of lowercase letters and digits, words joined by single '-'
              f"(e.g. redis-1), at most {NAME_MAX} characters")
 MAX_TEXT = 256          # longest unit string (duration, size, percent) we even look at
 INT64_MAX = 2**63 - 1
+MAX_ANY_DURATION_S = 24 * 3600.0    # no duration anywhere is longer than a day (fields may say less)
+MAX_ANY_SIZE = 2**40                # nor any size larger than 1 TiB
 
 DURATION_PATTERN = r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$"
 SIZE_PATTERN = r"^[0-9]+(?:\.[0-9]+)?\s?(?:B|b|k|K|KiB|KB|m|M|MiB|MB|g|G|GiB|GB)?$"
@@ -140,10 +142,13 @@ def from_python(info: ValidationInfo | None) -> bool:
     return not ((info.context or {}).get("from_file") if info is not None else False)
 
 
-def Duration(*, positive: bool = True, max_s: float | None = None, what: str = "",  # noqa: N802
+def Duration(*, positive: bool = True, max_s: float | None = None, min_s: float | None = None,  # noqa: N802
+             what: str = "",
              description: str = "a duration with a unit, such as 500ms, 10s or 1m30s") -> Any:
-    """A duration field → float seconds, with its bounds checked where it is parsed. Python
-    callers may give seconds as a number; a file must write the unit."""
+    """A duration field → float seconds, with its bounds checked where it is parsed (at most
+    `max_s`, by default a day; when given, zero or at least `min_s`). Python callers may give
+    seconds as a number; a file must write the unit."""
+    max_s = MAX_ANY_DURATION_S if max_s is None else max_s
 
     def parse(value: Any, info: ValidationInfo) -> float:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and from_python(info):
@@ -151,7 +156,9 @@ def Duration(*, positive: bool = True, max_s: float | None = None, what: str = "
         s = parse_duration(value)
         if positive and s <= 0:
             raise ValueError(f"{short(value)} must be longer than zero")
-        if max_s is not None and s > max_s:
+        if min_s is not None and 0 < s < min_s:
+            raise ValueError(f"{short(value)} is shorter than the minimum {min_s * 1000:g}ms")
+        if s > max_s:
             raise ValueError(f"{short(value)} is longer than the maximum {_fmt_s(max_s)}{what}")
         return s
 
@@ -178,11 +185,14 @@ def WholeDuration(per_s: int, unit: str, *, max_s: float) -> Any:  # noqa: N802
          "description": f"a duration in whole {unit}, such as 300ms"})]
 
 
-def Size(*, minimum: int = 0, what: str = "") -> Any:  # noqa: N802
+def Size(*, minimum: int = 0, maximum: int = MAX_ANY_SIZE, what: str = "") -> Any:  # noqa: N802
     def parse(value: Any) -> int:
         n = parse_size(value)
         if n < minimum:
             raise ValueError(f"{short(value)} is below {what or f'the minimum of {minimum} bytes'}")
+        if n > maximum:
+            raise ValueError(f"{short(value)} is above the maximum of {maximum} bytes "
+                             f"({maximum / 2**30:g} GiB)")
         return n
 
     return Annotated[int, BeforeValidator(parse), WithJsonSchema(

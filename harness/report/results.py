@@ -10,11 +10,17 @@ import datetime as _dt
 import enum
 import json
 import math
+import os
+import stat
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness import __version__
 from harness.errors import InputError
+from harness.model.units import short
+from harness.yamlsafe import field_name
 from harness.measure.result import Result, worst_verdict
 from harness.measure.timeline import STEP_S
 from harness.report.files import atomic_write_text
@@ -108,37 +114,288 @@ def results_to_json(results: Sequence[Result]) -> dict[str, Any]:
 
 def write_results(results: Sequence[Result], path: Path) -> dict[str, Any]:
     doc = results_to_json(results)
-    atomic_write_text(Path(path), json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    write_doc(doc, path)
     return doc
+
+
+def write_doc(doc: dict[str, Any], path: Path) -> None:
+    atomic_write_text(Path(path), json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 class ResultsFileError(InputError):
     """results.json missing, unreadable, or not a results document this version understands."""
 
 
-_RUN_KEYS = ("experiment", "verdict", "phases", "assertions", "timeline", "durability", "faults")
+# ───────────────────────────── reading: the shape of results.json ─────────────────────────────
+#
+# A Pydantic model rather than a separate JSON Schema: the project's models are the one source of
+# shape, the errors carry a location path (mapped back to results.json:line:column below), and
+# `report`/`compare`/the HTML template then read a document whose every key they use is known
+# to exist with the right type. Known keys are checked strictly (no "5" for 5, no NaN or
+# infinities anywhere); unknown keys are kept, so a newer writer's additions within schema
+# version 1 do not make an older reader refuse the file.
+
+MAX_RESULTS_BYTES = 256 * 1024 * 1024
+MAX_JSON_DEPTH = 200
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+VerdictName = Literal["PASS", "FAIL", "ERROR", "INCONCLUSIVE"]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False, frozen=True)
+
+
+class OutageDoc(_Doc):
+    duration_s: Finite
+    start_s: Finite
+    end_s: Finite
+
+
+class PhaseDoc(_Doc):
+    name: str
+    start_s: Finite
+    end_s: Finite
+    requests: Count
+    successes: Count
+    failures: Count
+    availability: Finite | None
+    error_rate: Finite | None
+    latency_p50_s: Finite | None
+    latency_p95_s: Finite | None
+    latency_p99_s: Finite | None
+    latency_max_s: Finite | None
+    throughput_rps: Finite | None
+    errors: dict[str, Count]
+    longest_outage: OutageDoc | None
+
+
+class ErrorWindowDoc(_Doc):
+    first_s: Finite
+    last_s: Finite
+    failures: Count
+    duration_s: Finite
+
+
+class FaultDoc(_Doc):
+    fault: str
+    action: str
+    targets: list[str]
+    injected_s: Finite
+    reverted_s: Finite | None
+    detail: str
+    recovered: bool
+    time_to_recover_s: Finite | None
+    recovery_threshold: Finite
+    recovery_window_s: Finite
+    error_window: ErrorWindowDoc | None
+
+
+class DurabilityDoc(_Doc):
+    audited: bool
+    attempted: Count
+    acked: Count
+    unknown: Count
+    lost: Count | None = None
+    unexpected: Count | None = None
+    recovered: Count | None = None
+    money_conserved: bool | None = None
+    total_balance: int | None = None
+    expected_total: int | None = None
+    lost_ids: list[str] = []
+    unexpected_ids: list[str] = []
+
+
+class AssertionDoc(_Doc):
+    name: str
+    kind: str
+    scope: str
+    metric: str
+    op: str
+    threshold: Finite
+    text: str
+    measured: Finite | None
+    passed: bool | None
+    message: str
+
+
+class NoteDoc(_Doc):
+    offset_s: Finite | None = None
+    t: Finite | None = None
+    text: str
+    author: str = "operator"
+
+
+class TimelineDoc(_Doc):
+    step_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
+    offset_s: list[Finite]
+    ok: list[Count]
+    failed: list[Count]
+    p50_s: list[Finite | None]
+    p99_s: list[Finite | None]
+
+    @model_validator(mode="after")
+    def _columns(self) -> "TimelineDoc":
+        n = len(self.offset_s)
+        for name in ("ok", "failed", "p50_s", "p99_s"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"timeline.{name} has {len(getattr(self, name))} entries but "
+                                 f"timeline.offset_s has {n}; the columns must be the same length")
+        return self
+
+
+class RunDoc(_Doc):
+    run_id: str
+    experiment: str
+    description: str
+    started_at: str
+    duration_s: Finite | None
+    verdict: VerdictName
+    exit_code: Literal[0, 1, 3, 4]
+    reasons: list[str]
+    aborted: str | None
+    harness_error: str | None
+    interrupted: bool
+    config: dict[str, Any]
+    time_to_recover_s: Finite | None
+    longest_outage: OutageDoc | None
+    phases: list[PhaseDoc]
+    faults: list[FaultDoc]
+    durability: DurabilityDoc
+    assertions: list[AssertionDoc]
+    notes: list[NoteDoc]
+    timeline: TimelineDoc
+
+
+class ResultsDoc(_Doc):
+    schema_version: Literal[1]
+    harness_version: str
+    generated_at: str
+    verdict: VerdictName
+    runs: list[RunDoc]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows (NaN and infinities are refused)")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def results_path(where: Path) -> Path:
+    """The results.json a reader means by `where`: the file itself, a run folder holding one, or a
+    report directory whose `latest` run holds one (see harness.report.rundir)."""
+    from harness.report.rundir import resolve_run
+
+    return resolve_run(Path(where)) / RESULTS_FILE if not _is_file_arg(where) else Path(where)
+
+
+def _is_file_arg(where: Path) -> bool:
+    """Anything that exists and is not a directory is meant as the file itself (a FIFO or a
+    device is then refused by the reader, not mistaken for a directory)."""
+    if Path(where).name == RESULTS_FILE:
+        return True
+    try:
+        return not stat.S_ISDIR(os.stat(where).st_mode)
+    except OSError:
+        return os.path.lexists(where)       # a symlink loop or a dangling link: the reader says so
 
 
 def load_results(where: Path) -> dict[str, Any]:
-    """Read and sanity-check a results.json (a directory holding one, or the file itself)."""
-    where = Path(where)
-    path = where / RESULTS_FILE if where.is_dir() else where
-    if not path.exists():
+    """Read and validate a results.json (a run folder, a report directory, or the file itself).
+
+    Raises ResultsFileError (exit 2) naming the file and, where it can, line:column and the field:
+    not a regular file, too large, not UTF-8, not JSON, NaN or infinities, duplicate keys, nested
+    too deep, another schema version, or any known key missing or of the wrong type."""
+    from harness.yamlsafe import read_regular_file
+
+    path = results_path(Path(where))
+    if not os.path.lexists(path):
         raise ResultsFileError(f"no {RESULTS_FILE} at {path}")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResultsFileError(f"cannot read {path}: {e}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
-        raise ResultsFileError(f"{path} is not a Continuum results file (no 'runs' list)")
-    if doc.get("schema_version") != SCHEMA_VERSION:
+        raw = read_regular_file(path, max_bytes=MAX_RESULTS_BYTES, what="results file")
+    except InputError as e:
+        raise ResultsFileError(str(e)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ResultsFileError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as e:
+        raise ResultsFileError(f"{path}:{e.lineno}:{e.colno}: cannot read it: not valid JSON ({e.msg})") from None
+    except ValueError as e:             # NaN/Infinity, a duplicate key
+        raise ResultsFileError(f"{path}:{_locate_message(text, str(e))}{e}") from None
+    except RecursionError:
+        raise ResultsFileError(f"{path}: nested too deeply to be a results file") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise ResultsFileError(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels")
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+        raise ResultsFileError(f"{path}:1:1: not a Continuum results file (no 'runs' list)")
+    if data.get("schema_version") != SCHEMA_VERSION:
         raise ResultsFileError(
-            f"{path} has schema_version {doc.get('schema_version')!r}; this harness reads {SCHEMA_VERSION}")
-    for k, run in enumerate(doc["runs"]):
-        missing = [key for key in _RUN_KEYS if not isinstance(run, dict) or key not in run]
-        if missing:
-            raise ResultsFileError(f"{path}: runs[{k}] lacks {', '.join(missing)}")
-    return doc
+            f"{path}:{_where(text, ('schema_version',))}has schema_version "
+            f"{short(data.get('schema_version'))}; this harness reads {SCHEMA_VERSION}")
+    try:
+        ResultsDoc.model_validate(data)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        loc = tuple(first["loc"])
+        field = field_name(loc)
+        more = f" [{e.error_count() - 1} more problem(s)]" if e.error_count() > 1 else ""
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            msg = f"missing required key {loc[-1]!r}"
+            loc = loc[:-1]
+        raise ResultsFileError(f"{path}:{_where(text, loc)}{msg} (field {field}){more}") from None
+    return data
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        nxt: list[Any] = []
+        for v in level:
+            if isinstance(v, dict):
+                nxt.extend(v.values())
+            elif isinstance(v, list):
+                nxt.extend(v)
+        level = nxt
+        if depth > MAX_JSON_DEPTH:
+            break
+    return depth - 1
+
+
+MAX_LOCATE_CHARS = 64 * 1024 * 1024
+
+
+def _where(text: str, loc: tuple) -> str:
+    """"line:column: " of `loc` in the JSON text (JSON is YAML, whose parser keeps marks), or ""
+    when it cannot be placed (a file too large to parse twice)."""
+    from harness.yamlsafe import locate
+
+    if len(text) > MAX_LOCATE_CHARS:
+        return ""
+    mark = locate(text, tuple(p for p in loc if isinstance(p, (str, int))))
+    return f"{mark[0]}:{mark[1]}: " if mark else ""
+
+
+def _locate_message(text: str, message: str) -> str:
+    """Best effort: where a NaN/Infinity or duplicate key first appears."""
+    import re
+
+    m = re.search(r"(?<![\w\"])(NaN|-?Infinity)(?![\w\"])", text) if "number" in message else None
+    if m is None:
+        return ""
+    prefix = text[: m.start()]
+    return f"{prefix.count(chr(10)) + 1}:{m.start() - (prefix.rfind(chr(10)) + 1) + 1}: "
 
 
 def overall(run: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Removing every object of a run, by label. Shared by `down`, the reaper and the janitor.
 
 Only objects carrying our run-id label are ever listed, so nothing unlabelled can be touched.
+The run's lease (harness.stack.lease) goes last: while anything of the run is left, the lease
+still says whether its owner is alive.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +17,8 @@ import docker
 from docker.errors import APIError, NotFound
 
 from harness import OWNER_LABEL, RUN_LABEL, TARGET_LABEL
+from harness.stack.engine import docker_errors
+from harness.stack.lease import LEASE_ROLE, ROLE_LABEL, OwnerState, engine_now, leases, owner_state
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +26,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RunInfo:
     run_id: str
-    owner: str
+    owner: str                  # the owner label, for people ("host:pid" or "detached")
     target: str
-    containers: int
+    containers: int             # the target's and the harness's containers, not the lease
     running: int
     networks: int
+    state: OwnerState = "unknown"   # from the lease: alive, starting, gone, unknown, detached
 
 
 def run_filter(run_id: str) -> dict[str, str]:
@@ -34,21 +40,32 @@ def run_filter(run_id: str) -> dict[str, str]:
 
 def list_runs(client: docker.DockerClient) -> list[RunInfo]:
     runs: dict[str, dict] = {}
-    # The low-level list: no per-container inspect, so a container removed meanwhile is no error.
-    for c in client.api.containers(all=True, filters={"label": RUN_LABEL}):
-        labels = c["Labels"]
+    with docker_errors("could not list the runs on the engine"):
+        # The low-level list: no per-container inspect, so a container removed meanwhile is no error.
+        containers = client.api.containers(all=True, filters={"label": RUN_LABEL})
+        networks = client.api.networks(filters={"label": RUN_LABEL})
+        held = leases(client)
+        # The engine's clock only matters for a lease caught between create and start.
+        now = engine_now(client) if any(v.state in ("created", "restarting") for v in held.values()) \
+            else _dt.datetime.now(_dt.timezone.utc)
+    for c in containers:
+        labels = c.get("Labels") or {}
         r = runs.setdefault(labels[RUN_LABEL], {"owner": "", "target": "", "c": 0, "up": 0, "n": 0})
-        r["owner"] = labels.get(OWNER_LABEL, r["owner"])
-        r["target"] = labels.get(TARGET_LABEL, r["target"])
+        r["owner"] = labels.get(OWNER_LABEL, r["owner"]) or r["owner"]
+        r["target"] = labels.get(TARGET_LABEL, r["target"]) or r["target"]
+        if labels.get(ROLE_LABEL) == LEASE_ROLE:
+            continue
         r["c"] += 1
-        r["up"] += c["State"] == "running"
-    for n in client.api.networks(filters={"label": RUN_LABEL}):
+        r["up"] += c.get("State") == "running"
+    for n in networks:
         labels = n.get("Labels") or {}
         r = runs.setdefault(labels[RUN_LABEL], {"owner": "", "target": "", "c": 0, "up": 0, "n": 0})
         r["owner"] = r["owner"] or labels.get(OWNER_LABEL, "")
         r["n"] += 1
     return [
-        RunInfo(rid, r["owner"], r["target"], r["c"], r["up"], r["n"]) for rid, r in sorted(runs.items())
+        RunInfo(rid, r["owner"], r["target"], r["c"], r["up"], r["n"],
+                owner_state(r["owner"], held.get(rid), now))
+        for rid, r in sorted(runs.items())
     ]
 
 
@@ -63,25 +80,27 @@ def _remove_container(client: docker.DockerClient, container_id: str) -> None:
 
 
 def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
-    """Remove the run's containers (in parallel: teardown speed matters) then its networks.
-
-    Returns (containers removed, networks removed). Idempotent.
-    """
-    containers = [c["Id"] for c in client.api.containers(all=True, filters=run_filter(run_id))]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda cid: _remove_container(client, cid), containers))
-    removed_n = 0
-    for n in client.networks.list(filters=run_filter(run_id), greedy=False):
-        for attempt in range(3):
-            try:
-                n.remove()
-                removed_n += 1
-                break
-            except NotFound:
-                break
-            except APIError as exc:  # "has active endpoints" while a removal settles
-                log.debug("network %s not removed yet: %s", n.name, exc)
-
-
-                time.sleep(0.2 * (attempt + 1))
+    """Remove the run's containers (in parallel: teardown speed matters), then its networks,
+    then its lease. Returns (containers removed, networks removed), the lease not counted.
+    Idempotent; engine errors become harness errors (harness.stack.engine.docker_errors)."""
+    with docker_errors(f"could not remove run {run_id}"):
+        listed = client.api.containers(all=True, filters=run_filter(run_id))
+        lease_ids = [c["Id"] for c in listed if (c.get("Labels") or {}).get(ROLE_LABEL) == LEASE_ROLE]
+        containers = [c["Id"] for c in listed if c["Id"] not in lease_ids]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda cid: _remove_container(client, cid), containers))
+        removed_n = 0
+        for n in client.networks.list(filters=run_filter(run_id), greedy=False):
+            for attempt in range(3):
+                try:
+                    n.remove()
+                    removed_n += 1
+                    break
+                except NotFound:
+                    break
+                except APIError as exc:  # "has active endpoints" while a removal settles
+                    log.debug("network %s not removed yet: %s", n.name, exc)
+                    time.sleep(0.2 * (attempt + 1))
+        for cid in lease_ids:
+            _remove_container(client, cid)
     return len(containers), removed_n

@@ -7,6 +7,7 @@ from typing import Iterator
 
 import docker
 import requests
+import urllib3.exceptions
 from docker.errors import APIError, DockerException, NotFound
 
 from harness.errors import DockerUnavailable, HarnessError, StackError
@@ -30,9 +31,9 @@ def connect(timeout_s: float = DEFAULT_TIMEOUT_S) -> docker.DockerClient:
 
 @contextmanager
 def docker_errors(what: str, error: type[HarnessError] = StackError) -> Iterator[None]:
-    """The one boundary where the Docker SDK's exceptions (and the `requests` ones it lets
-    through when the engine stalls or dies) become the harness's own errors: a hiccup of the
-    engine is a harness ERROR, never the system's FAIL."""
+    """The one boundary where the Docker SDK's exceptions (and the `requests`, `urllib3` and
+    socket errors it lets through when the engine stalls, restarts or dies) become the harness's
+    own errors: a hiccup of the engine is a harness ERROR, never the system's FAIL."""
     try:
         yield
     except NotFound as exc:
@@ -43,6 +44,10 @@ def docker_errors(what: str, error: type[HarnessError] = StackError) -> Iterator
         raise error(f"{what}: {exc}") from exc
     except requests.exceptions.RequestException as exc:
         raise DockerUnavailable(f"{what}: the Docker engine did not answer ({type(exc).__name__}: {exc})") from exc
+    except urllib3.exceptions.HTTPError as exc:      # raw streams (attach, logs) bypass requests
+        raise DockerUnavailable(f"{what}: the connection to the Docker engine broke ({type(exc).__name__}: {exc})") from exc
+    except (ConnectionError, TimeoutError) as exc:   # the socket itself: engine restarted or gone
+        raise DockerUnavailable(f"{what}: the connection to the Docker engine broke ({type(exc).__name__}: {exc})") from exc
 
 
 def _explain(exc: APIError) -> str:

@@ -8,6 +8,11 @@ first; the reaper still sweeps, which finds nothing and costs one list call.
 
 The reaper runs in its own session so the Ctrl-C or SIGKILL aimed at the harness's process
 group does not take it down with the harness.
+
+It also holds the run's lease (harness.stack.lease): a container kept alive by the reaper's own
+connection to the engine, which is how the janitor and `continuum down` of any other job, in
+any PID namespace or on any host, tell this live run from an orphan. The lease exists before
+the acknowledgement, so no object of the run is ever without it.
 """
 
 from __future__ import annotations
@@ -18,21 +23,22 @@ import sys
 import time
 
 from harness.errors import StackError
-from harness.runid import check_run_id
+from harness.runid import check_run_id, owner_token
 
-ACK_TIMEOUT_S = 15.0
+ACK_TIMEOUT_S = 30.0
 
 
 class Reaper:
     """Context manager owning the reaper process of one run."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, owner: str | None = None):
         self.run_id = run_id
+        self.owner = owner or owner_token()
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Reaper":
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.stack.reaper", self.run_id],
+            [sys.executable, "-m", "harness.stack.reaper", self.run_id, self.owner],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -44,12 +50,21 @@ class Reaper:
         line = self._proc.stdout.readline() if ready else b""
         if line.strip() != f"ack {self.run_id}".encode():
             self._proc.kill()
-            raise StackError(f"the reaper did not acknowledge run {self.run_id} within {ACK_TIMEOUT_S:.0f} s")
+            self._proc.wait(timeout=5)
+            why = line.decode(errors="replace").strip().removeprefix("error ")
+            raise StackError(f"the reaper of run {self.run_id} did not start"
+                             f"{': ' + why if why else f' within {ACK_TIMEOUT_S:.0f} s'}")
         return self
 
     def detach(self) -> None:
-        """The stack is meant to outlive us (`continuum up`): tell the reaper to leave it."""
+        """The stack is meant to outlive us (`continuum up`): tell the reaper to leave it, and
+        wait until it has let go of the run's lease (a detached stack has no owner to track)."""
         self._send(b"detach\n")
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
 
     def __exit__(self, *exc: object) -> None:
         self._send(b"done\n")
@@ -73,22 +88,35 @@ class Reaper:
 
 def main(argv: list[str]) -> int:
     run_id = check_run_id(argv[0])
+    owner = argv[1] if len(argv) > 1 else "unknown"
     # Ignore the terminal's signals: our job is to outlive whatever hit the harness.
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
+    from harness.errors import ContinuumError
     from harness.stack.cleanup import remove_run
     from harness.stack.engine import connect
+    from harness.stack.lease import Lease
 
-    client = connect()
-    sys.stdout.write(f"ack {run_id}\n")
-    sys.stdout.flush()
-
+    try:
+        client = connect()
+        lease = Lease(client, run_id, owner).acquire()
+    except ContinuumError as exc:
+        sys.stdout.write(f"error {str(exc).splitlines()[0][:500]}\n")
+        sys.stdout.flush()
+        return 1
     detached = done = False
+    try:
+        sys.stdout.write(f"ack {run_id}\n")
+        sys.stdout.flush()
+    except OSError:             # the harness died while we were starting: sweep at once
+        line_source = iter(())
+    else:
+        line_source = iter(sys.stdin.buffer.readline, b"")
     while True:
-        line = sys.stdin.buffer.readline()
+        line = next(line_source, b"")
         if not line:
             break
         if line.strip() == b"detach":
@@ -98,6 +126,10 @@ def main(argv: list[str]) -> int:
             done = True
             break
     if detached:
+        try:
+            lease.release()             # a detached stack has no owner to track
+        except ContinuumError:
+            pass
         return 0
     # Sweep until a sweep finds nothing: a create the harness sent just before it died can
     # complete after the first sweep, and Docker may be busy with half-done removals.

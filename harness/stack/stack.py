@@ -342,10 +342,12 @@ class Stack:
                 self._reaper.detach()
                 self._reaper = None
             return []
-        # Containers first, in parallel (each removal is a kill + rm), then networks.
+        # Containers first, in parallel (each removal is a kill + rm), then networks. The
+        # parallel pass is best effort: the undo stack below removes each container again and
+        # reports what it could not; the reaper sweeps what is left (an engine that is restarting).
         containers = [c for c in self._containers.values()]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(_remove_container, containers))
+            list(pool.map(_try_remove_container, containers))
         failures = self.undo.unwind()
         self.timings["down_s"] = time.monotonic() - t
         return [f"{f.description}: {f.error}" for f in failures]
@@ -410,15 +412,23 @@ def _free_port() -> int:
 
 
 def _remove_container(container: Container) -> None:
+    with docker_errors(f"could not remove {container.name}"):
+        try:
+            container.remove(force=True, v=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            # 409 "removal already in progress": the reaper or a parallel removal got there first;
+            # raising here would hide the error that made us tear down.
+            if exc.status_code != 409:
+                raise
+
+
+def _try_remove_container(container: Container) -> None:
     try:
-        container.remove(force=True, v=True)
-    except NotFound:
-        pass
-    except APIError as exc:
-        # 409 "removal already in progress": the reaper or a parallel removal got there first;
-        # raising here would hide the error that made us tear down.
-        if exc.status_code != 409:
-            raise
+        _remove_container(container)
+    except HarnessError as exc:
+        log.debug("first removal pass: %s", exc)
 
 
 def _remove_network(net) -> None:

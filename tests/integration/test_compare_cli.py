@@ -37,8 +37,8 @@ def test_candidate_regression_exits_1_and_names_metric(result_dirs):
     assert "echo-latency: PASS → PASS  [REGRESSION]" in r.stdout
     assert re.search(r"regression: latency_p99: p99 rose \+\d+% \(\d+ ms → \d+ ms\)", r.stdout), r.stdout
     assert "1 compared, 1 regressed" in r.stdout
-    b = json.loads((base / "results.json").read_text())["runs"][0]
-    c = json.loads((cand / "results.json").read_text())["runs"][0]
+    b = json.loads((base / "latest" / "results.json").read_text())["runs"][0]
+    c = json.loads((cand / "latest" / "results.json").read_text())["runs"][0]
     # The numbers behind it: 400 ms of latency for 4 of 8 s puts p99 near 400 ms.
     p99 = lambda run: next(p for p in run["phases"] if p["name"] == "overall")["latency_p99_s"]  # noqa: E731
     assert p99(b) < 0.2 and p99(c) >= 0.4, (p99(b), p99(c))
@@ -67,9 +67,9 @@ def test_missing_or_invalid_dir_exits_2(result_dirs, tmp_path):
 
 def test_run_with_baseline_puts_comparison_in_report(result_dirs):
     _, cand = result_dirs
-    html = (cand / "report.html").read_text()
+    html = (cand / "latest" / "report.html").read_text()
     assert "latency_p99" in html and "p99 rose" in html, "comparison table missing from report.html"
-    run = json.loads((cand / "results.json").read_text())["runs"][0]
+    run = json.loads((cand / "latest" / "results.json").read_text())["runs"][0]
     assert run["experiment"] == "echo-latency"
 
 

@@ -27,7 +27,7 @@ HOLD_S = 3.0
 
 
 def journal(report_dir: Path) -> list[dict]:
-    path = report_dir / "journal.jsonl"
+    path = report_dir / "latest" / "journal.jsonl"
     out = []
     for line in (path.read_text().splitlines() if path.exists() else []):
         try:
@@ -130,11 +130,11 @@ def test_fault_held_until_operator_and_notes_recorded(tmp_path, docker_client):
     run_end = first(out, "run_end")
     assert run_end["verdict"] == "PASS" and run_end["t_end"] - first(out, "run_start")["t0"] >= 8 + HOLD_S - 0.5
 
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((out / "latest" / "results.json").read_text())
     run = doc["runs"][0]
     assert [n["text"] for n in run["notes"]] == ["before the fault", "after the fault"]
     assert run["faults"][0]["injected_s"] >= 2.0 + HOLD_S
-    html = (out / "report.html").read_text()
+    html = (out / "latest" / "report.html").read_text()
     assert "before the fault" in html and "after the fault" in html
     assert run_objects(docker_client, run["run_id"]) == (0, 0)
 
@@ -167,7 +167,7 @@ def test_abort_reverts_fault_tears_down_and_fails(tmp_path, docker_client):
     # Aborted well before the fault's own 15 s window would have ended.
     assert reverted["offset_s"] - first(out, "fault_injected")["offset_s"] < 10
     assert first(out, "abort")["reason"] == "aborted by the operator"
-    run = json.loads((out / "results.json").read_text())["runs"][0]
+    run = json.loads((out / "latest" / "results.json").read_text())["runs"][0]
     assert run["verdict"] == "FAIL" and run["exit_code"] == 1
     assert run["aborted"] == "aborted by the operator"
     assert any(n["text"] == "pulling the plug" for n in run["notes"])

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / "targets" / "reference"
 SEED_ACCOUNTS = 10
 SEED_BALANCE = 1000
+PASSWORD = f"test-{uuid.uuid4().hex[:12]}"
+AUTH = {"REDIS_PASSWORD": PASSWORD, "REDISCLI_AUTH": PASSWORD}
 
 
 def _engine():
@@ -82,22 +84,24 @@ def stack():
             return c
 
         redis = {
-            i: run(f"redis-{i}", "continuum/reference-redis:latest", ["redis"], {"LEDGER_PRIMARY": "redis-1"})
+            i: run(f"redis-{i}", "continuum/reference-redis:latest", ["redis"], {"LEDGER_PRIMARY": "redis-1", **AUTH})
             for i in (1, 2, 3)
         }
-        run("sentinel-1", "continuum/reference-redis:latest", ["sentinel"],
-            {"LEDGER_PRIMARY": "redis-1", "SENTINEL_QUORUM": "1", "SENTINEL_DOWN_AFTER_MS": "2000"})
+        sentinel = run("sentinel-1", "continuum/reference-redis:latest", ["sentinel"],
+                       {"LEDGER_PRIMARY": "redis-1", "SENTINEL_QUORUM": "1", "SENTINEL_DOWN_AFTER_MS": "2000",
+                        **AUTH})
         app = run(
             "app-1", "continuum/reference-app:latest", None,
             {"SENTINELS": "sentinel-1:26379", "LEDGER_SEED_ACCOUNTS": str(SEED_ACCOUNTS),
-             "LEDGER_SEED_BALANCE": str(SEED_BALANCE)},
+             "LEDGER_SEED_BALANCE": str(SEED_BALANCE), "LEDGER_REDIS_PASSWORD": PASSWORD},
             ports={"8080/tcp": ("127.0.0.1", None)},
         )
+        no_password = run("redis-9", "continuum/reference-redis:latest", ["redis"], {"LEDGER_PRIMARY": "redis-1"})
         app.reload()
         port = app.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
         base = f"http://127.0.0.1:{port}"
         _wait(lambda: _http("GET", base + "/readyz")[0] == 200, 60, "the app to be ready")
-        yield {"base": base, "redis": redis, "app": app}
+        yield {"base": base, "redis": redis, "app": app, "sentinel": sentinel, "no_password": no_password}
     finally:
         for c in created:
             try:
@@ -154,6 +158,20 @@ def test_bad_requests_are_refused_without_moving_money(stack):
     assert status == 409 and body["reason"] == "insufficient_funds"
     audit = _http("GET", base + "/audit")[2]
     assert audit["total_balance"] == audit["expected_total"]
+
+
+def test_secure_by_default(stack):
+    """Redis and Sentinel refuse a client without the password, nothing runs as root, and a
+    node given no password refuses to start at all."""
+    for c, port in ((stack["redis"][1], 6379), (stack["sentinel"], 26379)):
+        code, out = c.exec_run(["sh", "-c", f"REDISCLI_AUTH= redis-cli -p {port} ping"])
+        assert b"NOAUTH" in out, out
+        code, out = c.exec_run(["redis-cli", "-p", str(port), "ping"])      # REDISCLI_AUTH set
+        assert out.strip() == b"PONG", out
+    for c in (stack["redis"][1], stack["sentinel"], stack["app"]):
+        assert c.exec_run(["id", "-u"]).output.strip() != b"0", f"{c.name} runs as root"
+    stack["no_password"].wait(timeout=30)
+    assert b"refusing to start without authentication" in stack["no_password"].logs()
 
 
 def test_writes_resume_after_primary_is_killed(stack):

@@ -28,7 +28,7 @@ REPORT_FILES = ("junit.xml", "results.json", "journal.jsonl", "report.html")
 
 def journal(report_dir: Path) -> list[dict]:
     """The journal's events; a torn last line (the writer was killed mid-write) is skipped."""
-    path = report_dir / "journal.jsonl"
+    path = report_dir / "latest" / "journal.jsonl"
     if not path.exists():
         return []
     out = []
@@ -67,7 +67,9 @@ def wait_for_event(proc: subprocess.Popen, report_dir: Path, name: str, timeout_
 
 
 def check_reports(report_dir: Path, verdict: str) -> dict:
-    """All four files exist and parse; returns results.json."""
+    """All four files exist (in the run's own folder, which `latest` names) and parse; returns
+    results.json."""
+    report_dir = report_dir / "latest"
     for name in REPORT_FILES:
         assert (report_dir / name).is_file(), f"{name} missing"
     suites = ET.parse(report_dir / "junit.xml").getroot()
@@ -90,7 +92,7 @@ def test_pass_exits_0_with_four_reports(tmp_path, docker_client):
     doc = check_reports(out, "PASS")
     run = doc["runs"][0]
     assert run["exit_code"] == 0 and run["phases"][0]["requests"] >= 50
-    suites = ET.parse(out / "junit.xml").getroot()
+    suites = ET.parse(out / "latest" / "junit.xml").getroot()
     assert suites.get("failures") == "0" and suites.get("errors") == "0"
     assert run_objects(docker_client, run["run_id"]) == (0, 0)
 
@@ -100,7 +102,7 @@ def test_slo_miss_exits_1_with_failure_in_junit(tmp_path, docker_client):
     r = continuum("run", str(EXP / "echo-fail.yaml"), "--report-dir", str(out), timeout=180)
     assert r.returncode == 1, r.stdout + r.stderr
     doc = check_reports(out, "FAIL")
-    failures = [f.get("message") for f in ET.parse(out / "junit.xml").getroot().iter("failure")]
+    failures = [f.get("message") for f in ET.parse(out / "latest" / "junit.xml").getroot().iter("failure")]
     assert any("availability" in m and "99.9%" in m for m in failures), failures
     assert [e["fault"] for e in events(out, "fault_reverted")] == ["link-down"]
     assert run_objects(docker_client, doc["runs"][0]["run_id"]) == (0, 0)
@@ -112,27 +114,28 @@ def test_too_few_samples_exits_4(tmp_path, docker_client):
     assert r.returncode == 4, r.stdout + r.stderr
     doc = check_reports(out, "INCONCLUSIVE")
     assert any("min_samples" in reason for reason in doc["runs"][0]["reasons"])
-    skipped = list(ET.parse(out / "junit.xml").getroot().iter("skipped"))
+    skipped = list(ET.parse(out / "latest" / "junit.xml").getroot().iter("skipped"))
     assert skipped, "an unjudged run is <skipped> in junit.xml, never a pass"
 
 
 def test_bad_file_exits_2_with_location_and_no_container(tmp_path, docker_client):
-    from harness.runid import owner_alive
-
     since = int(time.time()) - 1
-    r = continuum("run", str(EXP / "bad" / "syntax.yaml"), "--report-dir", str(tmp_path / "bad"), timeout=60)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(EXP / "bad" / "syntax.yaml"),
+                             "--report-dir", str(tmp_path / "bad")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    stdout, stderr = proc.communicate(timeout=60)
     until = int(time.time()) + 1
-    assert r.returncode == 2
-    assert "syntax.yaml:8:1" in r.stderr and "bogus_field" in r.stderr
-    assert "Traceback" not in r.stderr + r.stdout
-    assert not (tmp_path / "bad" / "journal.jsonl").exists()
-    # The engine's own record: no container was created in that interval by a process that no
-    # longer exists (ours has exited; a live owner is someone else sharing the engine).
+    assert proc.returncode == 2
+    assert "syntax.yaml:8:1" in stderr and "bogus_field" in stderr
+    assert "Traceback" not in stderr + stdout
+    assert not (tmp_path / "bad").exists(), "nothing may be written for bad input"
+    # The engine's own record: no container (not even a lease) was created in that interval by
+    # this process, whose pid is in the owner label of everything it would have made.
     created = [
         e for e in docker_client.events(since=since, until=until, decode=True,
                                         filters={"type": "container", "event": "create",
                                                  "label": "io.continuum.run-id"})
-        if not owner_alive(e["Actor"]["Attributes"].get("io.continuum.owner", "detached"))
+        if f":{proc.pid}:" in e["Actor"]["Attributes"].get("io.continuum.owner", "")
     ]
     assert created == [], created
 
@@ -143,7 +146,7 @@ def test_bad_image_flag_exits_2_before_any_container(tmp_path):
                       timeout=60)
         assert r.returncode == 2, (value, r.stderr)
         assert "--image" in r.stderr and "Traceback" not in r.stderr
-        assert not (tmp_path / "img" / "journal.jsonl").exists(), value
+        assert not (tmp_path / "img").exists(), value
 
 
 def test_sigint_mid_fault_reverts_and_exits_130(tmp_path, docker_client):
@@ -164,7 +167,7 @@ def test_sigint_mid_fault_reverts_and_exits_130(tmp_path, docker_client):
     assert names.index("fault_injected") < names.index("fault_reverted")
     assert "Traceback" not in log.read_text()
     assert run_objects(docker_client, run_id) == (0, 0)
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((out / "latest" / "results.json").read_text())
     assert doc["runs"][0]["interrupted"] is True and doc["runs"][0]["verdict"] == "ERROR"
 
 

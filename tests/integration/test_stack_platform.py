@@ -16,7 +16,8 @@ from tests.helpers import FIXTURES, continuum, run_objects, spawn, wait_gone
 pytestmark = pytest.mark.docker
 
 MINI = str(FIXTURES / "mini")
-MINI_OBJECTS = (6, 8)  # db, app×3, lb, toxiproxy; edge, backend, data, ctl, 4 link networks
+MINI_OBJECTS = (7, 8)  # db, app×3, lb, toxiproxy, the run's lease; edge, backend, data, ctl, 4 link networks
+DETACHED_OBJECTS = (6, 8)  # a detached stack has no lease: it has no owner to track
 
 
 def _run_id_of(proc, timeout_s: float = 60) -> str:
@@ -44,7 +45,7 @@ def test_up_ps_down_roundtrip(docker_client):
     up = continuum("up", MINI)
     assert up.returncode == 0, up.stderr
     rid = re.search(r"run (\S+): mini healthy", up.stdout).group(1)
-    assert run_objects(docker_client, rid) == MINI_OBJECTS
+    assert run_objects(docker_client, rid) == DETACHED_OBJECTS
     # Every object carries the run and owner labels; containers also their service.
     for c in docker_client.containers.list(all=True, filters={"label": f"io.continuum.run-id={rid}"}):
         assert c.labels["io.continuum.owner"] == "detached"
@@ -166,24 +167,42 @@ def test_unlabelled_name_collision_is_refused_and_untouched(docker_client):
 
 
 def test_janitor_removes_orphans_of_dead_owners_only(docker_client):
-    dead_owner = f"{os.uname().nodename}:999999:1"
-    labels = {"io.continuum.run-id": "orphan1", "io.continuum.owner": dead_owner}
-    orphan = docker_client.containers.create("debian:bookworm-slim", ["true"], name="continuum-orphan1-x", labels=labels)
-    net = docker_client.networks.create("continuum-orphan1-n", labels=labels, internal=True)
-    live = docker_client.containers.create(
-        "debian:bookworm-slim", ["true"], name="continuum-alive1-x",
-        labels={"io.continuum.run-id": "alive1", "io.continuum.owner": f"{os.uname().nodename}:{os.getpid()}:"
-                + open(f"/proc/{os.getpid()}/stat").read().rsplit(")", 1)[1].split()[19]},
-    )
+    """Liveness is the run's lease on the engine (harness.stack.lease), not the owner label: an
+    ended lease is an orphan whatever the label says; a running lease is alive whatever pid the
+    label names (here one that cannot exist); no lease at all is never judged dead."""
+    from harness.stack.lease import LEASE_ROLE, ROLE_LABEL, lease_name
+
+    def run_of(rid: str, owner: str, lease: str | None) -> list:
+        labels = {"io.continuum.run-id": rid, "io.continuum.owner": owner}
+        made = [docker_client.containers.create("debian:bookworm-slim", ["true"], name=f"continuum-{rid}-x",
+                                                labels=labels)]
+        if lease is not None:
+            c = docker_client.containers.create(
+                "debian:bookworm-slim", ["true"] if lease == "ended" else ["sleep", "300"],
+                name=lease_name(rid), labels={**labels, ROLE_LABEL: LEASE_ROLE})
+            c.start()
+            made.append(c)
+            if lease == "ended":
+                c.wait(timeout=30)
+        return made
+
+    made = run_of("orphan1", f"{os.uname().nodename}:{os.getpid()}:1", "ended")   # a live-looking pid
+    net = docker_client.networks.create("continuum-orphan1-n", internal=True,
+                                        labels={"io.continuum.run-id": "orphan1"})
+    # Another job's runs: a pid in another namespace (an older harness sharing this engine, which
+    # still reads /proc for its own host name, leaves a foreign host part alone).
+    made += run_of("alive1", "ci-job-b@pidns4026532000:999999:1", "held")
+    made += run_of("nolease1", "ci-job-b@pidns4026532000:999999:1", None)
     try:
         up = continuum("up", MINI)
         assert up.returncode == 0, up.stderr
         rid = re.search(r"run (\S+): ", up.stdout).group(1)
         assert run_objects(docker_client, "orphan1") == (0, 0), "orphan survived the janitor"
-        assert run_objects(docker_client, "alive1") == (1, 0), "janitor touched a live run"
+        assert run_objects(docker_client, "alive1") == (2, 0), "janitor touched a live run"
+        assert run_objects(docker_client, "nolease1") == (1, 0), "janitor judged a run it cannot judge"
         continuum("down", rid)
     finally:
-        for obj in (orphan, live):
+        for obj in made:
             try:
                 obj.remove(force=True)
             except Exception:

@@ -10,7 +10,10 @@ import pytest
 
 from harness.errors import ImageError, InputError
 from harness.model import NetworkSpec, ServiceSpec, Target
-from harness.runid import DETACHED, check_run_id, new_run_id, owner_alive, owner_token
+import datetime as dt
+
+from harness.runid import DETACHED, check_run_id, new_run_id, owner_token
+from harness.stack.lease import LeaseView, lease_name, owner_state
 from harness.stack.images import apt_mirror, context_hash
 from harness.stack.stack import dependency_levels
 
@@ -60,13 +63,25 @@ def test_run_ids_and_owner_tokens():
     for bad in ("", "A", "x;rm -rf /", "../up", "a" * 40):
         with pytest.raises(InputError):
             check_run_id(bad)
-    assert owner_alive(owner_token())
-    assert owner_alive(DETACHED)
-    host = os.uname().nodename
-    assert not owner_alive(f"{host}:999999:1")
-    pid, ticks = owner_token().rsplit(":", 2)[1:]
-    assert not owner_alive(f"{host}:{pid}:{int(ticks) + 1}"), "a reused pid is not the owner"
-    assert not owner_alive("garbage")
+    host, pid, _ticks = owner_token().rsplit(":", 2)
+    assert host.startswith(f"{os.uname().nodename}@pidns") and pid == str(os.getpid())
+
+
+def test_owner_state_comes_from_the_lease_never_from_proc():
+    now = dt.datetime(2026, 1, 2, 10, 0, 0, tzinfo=dt.timezone.utc)
+    at = lambda s: (now - dt.timedelta(seconds=s)).isoformat()  # noqa: E731
+    # A pid that does not exist here says nothing: only the lease on the engine counts.
+    assert owner_state("otherhost:999999", LeaseView("running", at(3600)), now) == "alive"
+    assert owner_state(owner_token(), LeaseView("exited", at(5)), now) == "gone"
+    assert owner_state(owner_token(), LeaseView("dead", at(5)), now) == "gone"
+    assert owner_state("h:1", LeaseView("created", at(5)), now) == "starting"
+    assert owner_state("h:1", LeaseView("created", at(3600)), now) == "gone"
+    assert owner_state("h:1", LeaseView("paused", at(5)), now) == "alive"
+    assert owner_state("h:1", None, now) == "unknown", "no lease: never provably gone"
+    assert owner_state(DETACHED, None, now) == "detached"
+    assert owner_state(DETACHED, LeaseView("exited", at(5)), now) == "detached"
+    # The lease's name can never be a target's container: no instance name has a '.'.
+    assert "." in lease_name("r1234")
 
 
 def test_dependency_levels():

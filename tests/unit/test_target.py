@@ -92,7 +92,7 @@ def test_localhost_binding_allowed(tmp_path: Path) -> None:
     ("services:\n  a: {image: 'a:1'}\nx-continuum:\n  load: {locustfile: missing.py, profiles: [p]}\n",
      "is not an existing file"),
     ("services: {}\n", "at least 1"),
-    ("services:\n  a: {image: 'a:1', cap_add: ['net_admin']}\n", "is not valid"),
+    ("services:\n  a: {image: 'a:1', cap_add: ['sys_admin']}\n", "is refused: mount"),
 ])
 def test_target_errors(tmp_path: Path, body: str, match: str) -> None:
     with pytest.raises(InputError, match=match) as info:

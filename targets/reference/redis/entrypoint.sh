@@ -14,7 +14,20 @@
 #   SENTINEL_QUORUM             (default 2)
 #   SENTINEL_DOWN_AFTER_MS      (default 2000)
 #   SENTINEL_FAILOVER_TIMEOUT_MS (default 6000)
+#   REDIS_PASSWORD              required of every client, replica and Sentinel (requirepass,
+#                               masterauth, auth-pass, sentinel-pass). Refused when empty:
+#                               the ledger never runs without authentication.
+#   REDISCLI_AUTH               the same password for redis-cli (healthchecks, the harness's
+#                               role queries, operators): read from the environment, never argv
+#
+# It runs as the `redis` user (the image's USER), not root.
 set -eu
+
+password="${REDIS_PASSWORD:-}"
+if [ -z "$password" ]; then
+  echo "continuum-redis: REDIS_PASSWORD is empty; refusing to start without authentication" >&2
+  exit 64
+fi
 
 role="${1:-redis}"
 name="$(hostname)"
@@ -26,7 +39,10 @@ cd /data
 # Bound DNS stalls. Looking up a stopped container's name makes Docker's embedded DNS forward
 # the query to the host's resolvers; an unanswered query would freeze Redis/Sentinel's single
 # event loop for glibc's default 5 s (Sentinel then enters TILT and never fails over). One
-# second, one attempt keeps every stall under Sentinel's 2 s TILT trigger.
+# second, one attempt keeps every stall under Sentinel's 2 s TILT trigger. As a non-root user
+# we cannot edit /etc/resolv.conf: glibc reads the same options from RES_OPTIONS (set in the
+# image); the file is still amended when it is writable.
+export RES_OPTIONS="${RES_OPTIONS:-timeout:1 attempts:1}"
 if [ -w /etc/resolv.conf ] && ! grep -q 'timeout:1' /etc/resolv.conf; then
   echo 'options timeout:1 attempts:1' >>/etc/resolv.conf || true
 fi
@@ -37,6 +53,8 @@ case "$role" in
     if [ ! -f "$conf" ]; then
       cp /etc/continuum/redis.conf.tmpl "$conf.tmp"
       {
+        echo "requirepass $password"
+        echo "masterauth $password"
         echo "replica-announce-ip $name"
         echo "min-replicas-to-write ${REDIS_MIN_REPLICAS_TO_WRITE:-1}"
         echo "min-replicas-max-lag ${REDIS_MIN_REPLICAS_MAX_LAG:-3}"
@@ -53,8 +71,11 @@ case "$role" in
     if [ ! -f "$conf" ]; then
       cp /etc/continuum/sentinel.conf.tmpl "$conf.tmp"
       {
+        echo "requirepass $password"
+        echo "sentinel sentinel-pass $password"
         echo "sentinel announce-ip $name"
         echo "sentinel monitor $master_name $primary 6379 ${SENTINEL_QUORUM:-2}"
+        echo "sentinel auth-pass $master_name $password"
         echo "sentinel down-after-milliseconds $master_name ${SENTINEL_DOWN_AFTER_MS:-2000}"
         echo "sentinel failover-timeout $master_name ${SENTINEL_FAILOVER_TIMEOUT_MS:-6000}"
         echo "sentinel parallel-syncs $master_name 1"

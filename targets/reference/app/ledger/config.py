@@ -46,6 +46,8 @@ class Config:
     shutdown_timeout_s: float = 3.0
     threads: int = 48
     probe_interval_s: float = 0.5
+    # Redis and Sentinel require a password (LEDGER_REDIS_PASSWORD); empty: no AUTH is sent.
+    redis_password: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Config":
@@ -83,6 +85,7 @@ class Config:
             shutdown_timeout_s=num("LEDGER_SHUTDOWN_TIMEOUT_S", d.shutdown_timeout_s),
             threads=max(1, num("LEDGER_THREADS", d.threads, int)),
             probe_interval_s=num("LEDGER_PROBE_INTERVAL_S", d.probe_interval_s),
+            redis_password=env.get("LEDGER_REDIS_PASSWORD", ""),
         )
         if cfg.wait_replicas and cfg.redis_timeout_s * 1000 <= cfg.wait_timeout_ms + 100:
             raise ConfigError(

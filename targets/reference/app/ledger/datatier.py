@@ -41,6 +41,7 @@ class DataTier:
             redis.Redis(
                 host=h, port=p, socket_timeout=cfg.sentinel_timeout_s,
                 socket_connect_timeout=cfg.sentinel_timeout_s, decode_responses=True,
+                password=cfg.redis_password or None,
             )
             for h, p in cfg.sentinels
         ]
@@ -73,7 +74,7 @@ class DataTier:
                 socket_timeout=self._cfg.redis_timeout_s,
                 socket_connect_timeout=self._cfg.connect_timeout_s,
                 max_connections=self._cfg.threads + 16,
-                health_check_interval=0,
+                health_check_interval=0, password=self._cfg.redis_password or None,
             )
             self._clients[addr] = c
         return c
@@ -172,6 +173,7 @@ class DataTier:
                 socket_timeout=self._cfg.sentinel_timeout_s,
                 socket_connect_timeout=self._cfg.sentinel_timeout_s,
                 max_connections=4, health_check_interval=0,
+                password=self._cfg.redis_password or None,
             )
             self._probes[addr] = c
         return c.execute_command("ROLE")
