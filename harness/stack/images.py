@@ -38,7 +38,7 @@ HASH_LABEL = "io.continuum.context-hash"
 
 # The namespace helper (harness.stack.netexec): Debian's iptables and a fixed request loop.
 # Its tag is the hash of what builds it, so two versions of the harness never fight over it.
-NETEXEC_SCRIPT = r"""#!/bin/sh
+NETEXEC_SCRIPT = r"""#!/bin/bash
 # continuum-netexec: the harness's hands in one container's network namespace.
 # Requests on stdin, one per line; what follows "r " is data, appended to a file that
 # iptables-restore reads; nothing read here is ever evaluated.
@@ -46,6 +46,7 @@ NETEXEC_SCRIPT = r"""#!/bin/sh
 #   apply    iptables-restore --noflush the batch: "ok <epoch seconds>" or "err <message>"
 #   save     iptables-save of every table, then a line "."
 set -u
+export LC_ALL=C             # EPOCHREALTIME with a dot
 batch=/tmp/continuum.batch
 : >"$batch"
 while IFS= read -r req; do
@@ -53,7 +54,7 @@ while IFS= read -r req; do
     "r "*) printf '%s\n' "${req#r }" >>"$batch" ;;
     apply)
       if out=$(iptables-restore -w 5 --noflush "$batch" 2>&1); then
-        echo "ok $(date +%s.%N)"
+        echo "ok $EPOCHREALTIME"   # bash's clock: no process started for it
       else
         printf 'err %s\n' "$(printf '%s' "$out" | tr '\n' ' ')"
       fi

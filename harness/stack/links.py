@@ -27,9 +27,10 @@ real deployment; its traffic to the link's port still goes through the proxy.
 
 While the harness runs, an `Interposer` keeps this true as containers come and go (it reads the
 engine's event stream for the run): a client that starts again gets its rules again (a new
-namespace starts empty), and the links to an upstream that stopped are taken down until it
-starts again, so a connection through the proxy is refused at once, as a dead upstream's
-would fail, instead of being accepted by the proxy and then closed.
+namespace starts empty); while an upstream is stopped its clients' rules for it are taken out,
+so a client that still has its address connects to the dead address itself and fails exactly
+as it would without the harness, instead of being accepted by the proxy and then closed (and
+the link's proxy is held down, for ingress clients); when it starts again the rules return.
 """
 
 from __future__ import annotations
@@ -114,19 +115,21 @@ def toxiproxy_networks(routes: tuple[Route, ...]) -> tuple[str, ...]:
     return tuple(sorted({r.network for r in routes}))
 
 
-def client_rules(routes: tuple[Route, ...], client_service: str, comment: str) -> list[str]:
-    """iptables-restore lines that interpose every link of one client service."""
+def client_rules(routes: tuple[Route, ...], client_service: str, comment: str, op: str = "-A",
+                 upstreams: set[str] | None = None) -> list[str]:
+    """iptables-restore lines that interpose (op -A) or stop interposing (op -D) the links of
+    one client service; only those to `upstreams` when given."""
     nat, guard = [], []
     for r in routes:
-        if r.client != client_service:
+        if r.client != client_service or (upstreams is not None and r.upstream not in upstreams):
             continue
         for ip in r.client_sees:
             match = f"-d {ip}/32 -p tcp -m tcp --dport {r.port} -m comment --comment {comment}"
-            nat.append(f"-A OUTPUT {match} -j DNAT --to-destination {r.listen_ip}:{r.listen_port}")
+            nat.append(f"{op} OUTPUT {match} -j DNAT --to-destination {r.listen_ip}:{r.listen_port}")
             # After DNAT a connection's destination is the proxy, so only one opened before
             # the rule landed can still match: reset it, and the client reconnects through
             # the proxy.
-            guard.append(f"-A OUTPUT {match} -j REJECT --reject-with tcp-reset")
+            guard.append(f"{op} OUTPUT {match} -j REJECT --reject-with tcp-reset")
     if not nat:
         return []
     return ["*nat", *nat, "COMMIT", "*filter", *guard, "COMMIT"]
@@ -139,11 +142,19 @@ def proxied_paths(routes: tuple[Route, ...], client_service: str, upstream: str)
 
 
 class Interposer:
-    """Keeps the run's links interposed while containers stop and start (see the module doc)."""
+    """Keeps the run's links interposed while containers stop and start (see the module doc).
+
+    While an upstream is stopped, its clients are *not* interposed on it: their rules for it are
+    removed, so a client with its address connects to the dead address itself and fails as it
+    would without the harness (no answer to ARP: a connect that times out or finds no route),
+    and its link's proxy is held down too (an ingress client is refused). When the upstream
+    starts again, the rules come back (the guard resets anything that connected directly in
+    between) and the hold is released."""
 
     def __init__(self, client: docker.DockerClient, run_id: str, routes: tuple[Route, ...],
                  netexec: NetExec, container_of: Callable[[str], Container],
-                 service_of: Callable[[str], str], toxiproxy: Callable[[], object]):
+                 service_of: Callable[[str], str], toxiproxy: Callable[[], object],
+                 instances_of: Callable[[str], list[str]]):
         self.client = client
         self.run_id = run_id
         self.routes = routes
@@ -151,8 +162,11 @@ class Interposer:
         self._container_of = container_of
         self._service_of = service_of
         self._toxiproxy = toxiproxy
+        self._instances_of = instances_of           # service → its instances
         self.comment = f"continuum:{run_id}:links"
-        self._installed: dict[str, str] = {}        # instance → namespace key with our rules
+        # instance → (namespace key, upstreams interposed there)
+        self._installed: dict[str, tuple[str, frozenset[str]]] = {}
+        self._stopped: set[str] = set()             # upstream instances seen to stop
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -165,19 +179,50 @@ class Interposer:
         svc = self._service_of(instance)
         return any(r.client == svc for r in self.routes)
 
-    def ensure(self, instance: str) -> None:
-        """Interpose every link of `instance` in its current namespace (idempotent)."""
-        lines = client_rules(self.routes, self._service_of(instance), self.comment)
-        if not lines:
-            return
+    def _upstreams(self, instance: str) -> set[str]:
+        svc = self._service_of(instance)
+        return {r.upstream for r in self.routes if r.client == svc}
+
+    def _instance_lock(self, instance: str) -> threading.Lock:
         with self._lock:
-            lock = self._locks.setdefault(instance, threading.Lock())
-        with lock:
+            return self._locks.setdefault(instance, threading.Lock())
+
+    def ensure(self, instance: str) -> None:
+        """Interpose the links of `instance` in its current namespace (idempotent), except to
+        upstreams that are stopped right now."""
+        with self._instance_lock(instance):
             ns = self.netexec.namespace(self._container_of(instance), instance)
-            if self._installed.get(instance) == ns.key:
-                return
+            key, have = self._installed.get(instance, ("", frozenset()))
+            if key != ns.key:
+                have = frozenset()
+            want = self._upstreams(instance) - self._stopped
+            self._change(instance, ns, have, want)
+
+    def _change(self, instance: str, ns, have: frozenset[str], want: set[str]) -> None:
+        svc = self._service_of(instance)
+        lines = (client_rules(self.routes, svc, self.comment, "-D", set(have - want))
+                 + client_rules(self.routes, svc, self.comment, "-A", set(want - have)))
+        if lines:
             ns.restore(lines)
-            self._installed[instance] = ns.key
+        self._installed[instance] = (ns.key, frozenset(want))
+
+    def _upstream_changed(self, upstream: str) -> None:
+        """Add or remove `upstream` in every running client interposed on it."""
+        clients = {i for r in self.routes if r.upstream == upstream and not r.ingress
+                   for i in self._instances_of(r.client)}
+        for instance in sorted(clients):
+            with self._instance_lock(instance):
+                if instance not in self._installed:
+                    continue        # not running: `ensure` sets it up when it starts
+                try:
+                    ns = self.netexec.namespace(self._container_of(instance), instance)
+                except HarnessError:
+                    continue        # it stopped meanwhile: its rules went with its namespace
+                key, have = self._installed[instance]
+                if key != ns.key:
+                    continue        # restarted: its own start event calls `ensure`
+                want = (self._upstreams(instance) - self._stopped)
+                self._change(instance, ns, have, want)
 
     def rules_in(self, instance: str) -> list[str]:
         """Our rules in the instance's namespace, read back (tests, `doctor`)."""
@@ -229,13 +274,20 @@ class Interposer:
         links = [r.link for r in self.routes if r.upstream == instance]
         try:
             if action == "die":
-                for link in links:          # first: this is what clients feel
-                    tp.hold(link, HOLD_UPSTREAM_DOWN)
-                self._installed.pop(instance, None)
+                if links:           # first: this is what clients feel
+                    self._stopped.add(instance)
+                    self._upstream_changed(instance)
+                    for link in links:
+                        tp.hold(link, HOLD_UPSTREAM_DOWN)
+                with self._instance_lock(instance):
+                    self._installed.pop(instance, None)
                 self.netexec.forget(instance)
             elif action == "start":
-                for link in links:
-                    tp.release(link, HOLD_UPSTREAM_DOWN)
+                if links:
+                    self._stopped.discard(instance)
+                    for link in links:
+                        tp.release(link, HOLD_UPSTREAM_DOWN)
+                    self._upstream_changed(instance)
                 if self.is_client(instance):
                     self._pool.submit(self._reinterpose, instance)
         except HarnessError as exc:

@@ -242,6 +242,9 @@ class NetExec:
                 network_mode=f"container:{container.id}",   # by id: never another namespace
                 cap_drop=["ALL"],
                 cap_add=["NET_ADMIN"],
+                # Idle but for a few milliseconds per fault, when it must not queue behind the
+                # target's busy containers: the top CPU weight (cgroup v1 shares; v2 maps them).
+                cpu_shares=262144,
                 stdin_open=True,
                 detach=True,
             )

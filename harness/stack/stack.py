@@ -277,7 +277,8 @@ class Stack:
         self._containers["toxiproxy"] = container
         self.interposer = Interposer(self.client, self.run_id, self.routes, self.netexec,
                                      self.container, lambda i: self.target.service_of(i).name,
-                                     lambda: self.toxiproxy)
+                                     lambda: self.toxiproxy,
+                                     lambda svc: list(self.target.service(svc).instance_names()))
         self.interposer.watch()
 
     def _service_of_instance(self, instance: str) -> ServiceSpec:
