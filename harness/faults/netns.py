@@ -85,6 +85,7 @@ class RuleSet:
         self._landed: dict[str, str] = {}                          # instance → namespace key
         self.first_t: float | None = None
         self.last_t: float | None = None
+        self.revert_spread_s = 0.0
 
     def add(self, instance: Any, chain: str, spec: list[str], jump: list[str] | None = None) -> None:
         """Record a rule (nothing changes until `apply`)."""
@@ -125,6 +126,7 @@ class RuleSet:
         jobs = {n: h for n, h in handles.items() if h.key == self._landed[n]}
         landed, errors = land({n: (h, _table("-D", self.rules[n][1])) for n, h in jobs.items()})
         restored_t = max(landed.values(), default=time.monotonic())
+        self.revert_spread_s = restored_t - min(landed.values(), default=restored_t)
         for name, h in jobs.items():     # read back: no rule with our comment may remain
             try:
                 if self.comment in h.save():
@@ -134,4 +136,5 @@ class RuleSet:
         self._landed.clear()
         if errors:
             raise FaultError("; ".join(errors))
-        return f"rules removed and verified in {len(jobs)} namespace(s)", restored_t
+        return (f"rules removed and verified in {len(jobs)} namespace(s), "
+                f"spread {self.revert_spread_s * 1000:.0f} ms"), restored_t
