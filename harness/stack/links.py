@@ -163,6 +163,8 @@ class Interposer:
         self._service_of = service_of
         self._toxiproxy = toxiproxy
         self._instances_of = instances_of           # service → its instances
+        self._known = {i for r in routes for i in ((r.upstream,) + tuple(
+            () if r.ingress else instances_of(r.client)))}
         self.comment = f"continuum:{run_id}:links"
         # instance → (namespace key, upstreams interposed there)
         self._installed: dict[str, tuple[str, frozenset[str]]] = {}
@@ -267,7 +269,7 @@ class Interposer:
     def _on(self, event: dict) -> None:
         attrs = (event.get("Actor") or {}).get("Attributes") or {}
         instance = attrs.get(INSTANCE_LABEL)
-        if not instance:
+        if not instance or instance not in self._known:
             return                  # Toxiproxy, helpers
         action = event.get("Action") or event.get("status")
         tp = self._toxiproxy()
