@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import docker
 from docker.errors import APIError, NotFound
 
-from harness import OWNER_LABEL, RUN_LABEL, TARGET_LABEL
+from harness import OWNER_LABEL, RUN_LABEL, SERVICE_LABEL, TARGET_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,15 @@ def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
 
     Returns (containers removed, networks removed). Idempotent.
     """
-    containers = [c["Id"] for c in client.api.containers(all=True, filters=run_filter(run_id))]
+    found = client.api.containers(all=True, filters=run_filter(run_id))
+    # Namespace helpers first: they hold their targets' namespaces, and a target removed before
+    # its helper leaves endpoints behind that block its networks' removal.
+    helpers = [c["Id"] for c in found if (c.get("Labels") or {}).get(SERVICE_LABEL) == "netexec"]  # netexec.HELPER_SERVICE
+    containers = [c["Id"] for c in found if c["Id"] not in helpers]
     with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda cid: _remove_container(client, cid), helpers))
         list(pool.map(lambda cid: _remove_container(client, cid), containers))
+    containers += helpers
     removed_n = 0
     for n in client.networks.list(filters=run_filter(run_id), greedy=False):
         for attempt in range(3):

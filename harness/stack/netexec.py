@@ -67,11 +67,13 @@ class Helper:
         self._keep = sock                  # the SDK's wrapper owns the HTTP response
         self._buf = b""
         self.lock = threading.Lock()       # one request at a time per helper
+        self.dead = False                  # its connection broke: a new helper is needed
 
     def send(self, request: bytes) -> None:
         try:
             self._raw.sendall(request)
         except OSError as exc:
+            self.dead = True
             raise FaultError(f"the namespace helper of {self.name} is gone: {exc}") from exc
 
     def line(self) -> str:
@@ -79,9 +81,11 @@ class Helper:
             while b"\n" not in self._buf:
                 header = next_frame_header(self._raw)
                 if header == (-1, -1):
+                    self.dead = True
                     raise FaultError(f"the namespace helper of {self.name} exited")
                 self._buf += read_exactly(self._raw, header[1])
         except (OSError, socket.timeout, DockerException) as exc:
+            self.dead = True
             raise FaultError(f"the namespace helper of {self.name} did not answer: {exc}") from exc
         line, _, self._buf = self._buf.partition(b"\n")
         return line.decode(errors="replace")
@@ -191,7 +195,7 @@ class NetExec:
                 raise FaultError(f"{name} is {state.get('Status')}; it has no network namespace to change")
             now = Incarnation(container.id, str(state.get("StartedAt")))
             helper = self._helpers.get(name)
-            if helper is not None and helper.incarnation == now:
+            if helper is not None and helper.incarnation == now and not helper.dead:
                 return Namespace(helper)
             if helper is not None:
                 self._discard(name)
@@ -216,15 +220,8 @@ class NetExec:
 
     def _discard(self, name: str) -> None:
         helper = self._helpers.pop(name, None)
-        if helper is None:
-            return
-        helper.close()
-        try:
-            helper.container.remove(force=True)
-        except NotFound:
-            pass
-        except DockerException as exc:      # the reaper removes it by label in the end
-            log.warning("could not remove stale helper %s: %s", helper.container.name, exc)
+        if helper is not None:
+            helper.close()          # its stdin closes: it exits and the engine removes it
 
     def _start(self, container: Container, name: str, incarnation: Incarnation) -> Helper:
         if self._closed:
@@ -234,20 +231,27 @@ class NetExec:
             serial = self._serial
         helper_name = self._name_for(f"netexec-{name}-{serial}")
         what = f"starting the namespace helper for {name}"
+        api = self.client.api
         with docker_errors(what, FaultError):
-            helper = self.client.containers.create(
+            # The low-level API, not detached: then the SDK sets StdinOnce with stdin_open.
+            created = api.create_container(
                 NETEXEC_IMAGE,
                 name=helper_name,
                 labels=self._labels(name),
-                network_mode=f"container:{container.id}",   # by id: never another namespace
-                cap_drop=["ALL"],
-                cap_add=["NET_ADMIN"],
-                # Idle but for a few milliseconds per fault, when it must not queue behind the
-                # target's busy containers: the top CPU weight (cgroup v1 shares; v2 maps them).
-                cpu_shares=262144,
+                # Its stdin is ours: when we close it (down) or die (SIGKILL: the kernel closes
+                # the socket), the request loop ends and the engine removes the helper itself.
                 stdin_open=True,
-                detach=True,
+                host_config=api.create_host_config(
+                    network_mode=f"container:{container.id}",   # by id: never another namespace
+                    cap_drop=["ALL"],
+                    cap_add=["NET_ADMIN"],
+                    # Idle but for a few milliseconds per fault, when it must not queue behind
+                    # the target's busy containers: the top CPU weight (v1 shares; v2 maps them).
+                    cpu_shares=262144,
+                    auto_remove=True,
+                ),
             )
+            helper = self.client.containers.prepare_model(created)   # no inspect needed
         try:
             with docker_errors(what, FaultError):
                 helper.start()

@@ -401,14 +401,13 @@ class Stack:
             self.interposer.close()
         self.netexec.close()
         self.timings["down_unfollow_s"] = time.monotonic() - t
-        # Namespace helpers first (they hold their targets' namespaces: a target removed before
-        # its helper leaves endpoints behind that block its networks' removal), then every
-        # container in parallel (each removal is a kill + rm), then the networks in parallel.
+        # The helpers exited when their stdin closed (and remove themselves); every container in
+        # parallel (each removal is a kill + rm), then the networks in parallel.
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(_remove_container, self.netexec.containers()))
-            list(pool.map(_remove_container, list(self._containers.values())))
+            list(pool.map(_remove_container, list(self._containers.values()) + self.netexec.containers()))
             self.timings["down_containers_s"] = time.monotonic() - t
             list(pool.map(_quietly(_remove_network), self._networks))
+            self.timings["down_networks_s"] = time.monotonic() - t
         failures = self.undo.unwind()     # what is left: the reaper, anything not removed above
         self.timings["down_s"] = time.monotonic() - t
         return [f"{f.description}: {f.error}" for f in failures]
@@ -483,8 +482,9 @@ def _remove_container(container: Container) -> None:
     except NotFound:
         pass
     except APIError as exc:
-        # 409 "removal already in progress": the reaper or a parallel removal got there first;
-        # raising here would hide the error that made us tear down.
+        # 409 "removal already in progress": the reaper, a parallel removal or a helper removing
+        # itself (auto-remove) got there first; raising here would hide the error that made us
+        # tear down.
         if exc.status_code != 409:
             raise
 

@@ -74,6 +74,15 @@ def server_ip(stack) -> str:
     return stack.plan.ip("server", "default")
 
 
+def host_rules() -> str:
+    import shutil
+    import subprocess
+
+    if shutil.which("iptables-save") is None:
+        pytest.skip("no iptables-save on this host to read its rules back")
+    return subprocess.run(["iptables-save"], capture_output=True, text=True, timeout=10).stdout
+
+
 def wait_for(cond, timeout_s: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -110,6 +119,7 @@ def test_partition_cuts_the_proxied_path(stack, ctx):
     inj = build("partition", {"name": "cut", "groups": [["client-1"], ["server"]], "for": "2s"},
                 stack.target).inject(ctx)
     try:
+        assert f"continuum:{stack.run_id}:cut" not in host_rules(), "a rule landed in the host's namespace"
         seen = probe(stack, "client-1", "server")[0]
         assert seen == "connect-timeout", f"client-1 saw {seen} through the proxy during the partition"
         assert probe(stack, "client-2", "server")[0] == "ok"
@@ -210,3 +220,24 @@ def test_toxiproxy_api_is_out_of_reach_of_target_containers(stack):
     print("Toxiproxy API from inside a target container:", seen)
     assert all(kind in CONNECT_FAILURES for kind in seen.values()), seen
     assert "client-server" in stack.toxiproxy.proxies()
+
+
+def test_a_namespace_handle_is_one_incarnation_of_one_container(stack):
+    """A stopped container has no namespace to change (an error, never a fallback to some other
+    namespace); started again it is a new namespace with a new key, entered by a new helper."""
+    from harness.errors import FaultError
+
+    inst = stack.instance("direct")
+    first = inst.netns().key
+    assert inst.netns().key == first
+    inst.kill()
+    inst.wait_status({"exited"}, 10)
+    with pytest.raises(FaultError, match="no network namespace"):
+        inst.netns()
+    inst.start()
+    inst.wait_status({"running"}, 10)
+    second = inst.netns()
+    assert second.key != first
+    seen = second.save()            # the container's own namespace: Docker's DNS rules, not the host's chains
+    assert "DOCKER_OUTPUT" in seen and "127.0.0.11" in seen and "DOCKER-ISOLATION" not in seen
+    inst.wait_healthy(30)
