@@ -8,7 +8,7 @@ Docker and never see its exceptions.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from docker.models.containers import Container
 
@@ -22,11 +22,13 @@ POLL_S = 0.05
 
 
 class Instance:
-    def __init__(self, container: Container, name: str, service: str, netexec: "NetExec | None" = None):
+    def __init__(self, container: Container, name: str, service: str, netexec: "NetExec | None" = None,
+                 before_kill: "Callable[[str], None] | None" = None):
         self._c = container
         self.name = name            # app-2
         self.service = service      # app
         self._netexec = netexec
+        self._before_kill = before_kill     # the stack takes it out of its links' clients first
 
     def __repr__(self) -> str:
         return f"Instance({self.name})"
@@ -41,6 +43,8 @@ class Instance:
         return self._c.status
 
     def kill(self) -> None:
+        if self._before_kill is not None:
+            self._before_kill(self.name)
         with docker_errors(f"killing {self.name}", FaultError):
             self._c.kill(signal="SIGKILL")
 

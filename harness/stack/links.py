@@ -169,6 +169,7 @@ class Interposer:
         # instance → (namespace key, upstreams interposed there)
         self._installed: dict[str, tuple[str, frozenset[str]]] = {}
         self._stopped: set[str] = set()             # upstream instances seen to stop
+        self._withdrawn: set[str] = set()           # ... of them, taken out before a kill
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -266,6 +267,26 @@ class Interposer:
                 log.warning("interposer: engine events interrupted (%s); reconnecting", exc)
                 self._closed.wait(0.5)
 
+    def stopping(self, instance: str) -> None:
+        """`instance` is about to be killed by the harness: take it out of its clients' rules
+        now, so from the kill on a client connects to the dead address itself, exactly as
+        without the proxy; connections already open through the proxy end as the upstream's
+        own do. Only ingress links (no client namespace) are held down at the proxy."""
+        routes = [r for r in self.routes if r.upstream == instance]
+        if not routes:
+            return
+        self._stopped.add(instance)
+        self._withdrawn.add(instance)
+        try:
+            self._upstream_changed(instance)
+            tp = self._toxiproxy()
+            for r in routes:
+                if r.ingress:
+                    tp.hold(r.link, HOLD_UPSTREAM_DOWN)
+        except HarnessError as exc:     # the kill goes ahead; its die event holds the links
+            self._withdrawn.discard(instance)
+            self._problem(f"taking {instance} out of its links before a kill: {exc}")
+
     def _on(self, event: dict) -> None:
         attrs = (event.get("Actor") or {}).get("Attributes") or {}
         instance = attrs.get(INSTANCE_LABEL)
@@ -273,22 +294,26 @@ class Interposer:
             return                  # Toxiproxy, helpers
         action = event.get("Action") or event.get("status")
         tp = self._toxiproxy()
-        links = [r.link for r in self.routes if r.upstream == instance]
+        routes = [r for r in self.routes if r.upstream == instance]
         try:
             if action == "die":
-                if links:           # first: this is what clients feel
+                if routes and instance not in self._withdrawn:
+                    # Stopped without warning (a crash, an OOM kill, a stop): hold its links
+                    # down first (fast: refused at once rather than accepted by the proxy),
+                    # then take it out of its clients' rules.
+                    for r in routes:
+                        tp.hold(r.link, HOLD_UPSTREAM_DOWN)
                     self._stopped.add(instance)
                     self._upstream_changed(instance)
-                    for link in links:
-                        tp.hold(link, HOLD_UPSTREAM_DOWN)
                 with self._instance_lock(instance):
                     self._installed.pop(instance, None)
                 self.netexec.forget(instance)
             elif action == "start":
-                if links:
+                if routes:
                     self._stopped.discard(instance)
-                    for link in links:
-                        tp.release(link, HOLD_UPSTREAM_DOWN)
+                    self._withdrawn.discard(instance)
+                    for r in routes:
+                        tp.release(r.link, HOLD_UPSTREAM_DOWN)
                     self._upstream_changed(instance)
                 if self.is_client(instance):
                     self._pool.submit(self._reinterpose, instance)

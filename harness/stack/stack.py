@@ -429,8 +429,9 @@ class Stack:
         """The handle faults use (docker errors translated, timeouts on every wait)."""
         handle = self._handles.get(name)
         if handle is None:
-            handle = self._handles[name] = Instance(self.container(name), name,
-                                                    self.target.service_of(name).name, self.netexec)
+            handle = self._handles[name] = Instance(
+                self.container(name), name, self.target.service_of(name).name, self.netexec,
+                before_kill=self.interposer.stopping if self.interposer is not None else None)
         return handle
 
     def proxied_paths(self, client: str, upstream: str) -> list[tuple[str, int]]:
