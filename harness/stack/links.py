@@ -29,8 +29,9 @@ While the harness runs, an `Interposer` keeps this true as containers come and g
 engine's event stream for the run): a client that starts again gets its rules again (a new
 namespace starts empty); while an upstream is stopped its clients' rules for it are taken out,
 so a client that still has its address connects to the dead address itself and fails exactly
-as it would without the harness, instead of being accepted by the proxy and then closed (and
-the link's proxy is held down, for ingress clients); when it starts again the rules return.
+as it would without the harness, instead of being accepted by the proxy and then left hanging
+(a kill by the harness does this just before the SIGKILL; any other stop holds the link down
+at the proxy first, the moment the engine reports it); when it starts again the rules return.
 """
 
 from __future__ import annotations
@@ -146,10 +147,9 @@ class Interposer:
 
     While an upstream is stopped, its clients are *not* interposed on it: their rules for it are
     removed, so a client with its address connects to the dead address itself and fails as it
-    would without the harness (no answer to ARP: a connect that times out or finds no route),
-    and its link's proxy is held down too (an ingress client is refused). When the upstream
-    starts again, the rules come back (the guard resets anything that connected directly in
-    between) and the hold is released."""
+    would without the harness (no answer to ARP: a connect that times out or finds no route).
+    When the upstream starts again, the rules come back (the guard resets anything that
+    connected directly in between) and any hold on its links is released."""
 
     def __init__(self, client: docker.DockerClient, run_id: str, routes: tuple[Route, ...],
                  netexec: NetExec, container_of: Callable[[str], Container],
@@ -210,22 +210,43 @@ class Interposer:
         self._installed[instance] = (ns.key, frozenset(want))
 
     def _upstream_changed(self, upstream: str) -> None:
-        """Add or remove `upstream` in every running client interposed on it."""
-        clients = {i for r in self.routes if r.upstream == upstream and not r.ingress
-                   for i in self._instances_of(r.client)}
-        for instance in sorted(clients):
-            with self._instance_lock(instance):
-                if instance not in self._installed:
-                    continue        # not running: `ensure` sets it up when it starts
+        """Add or remove `upstream` in every running client interposed on it, all clients
+        together (batches sent, then acknowledgements read), through the helpers they already
+        have: no inspect on this path, which runs right before a kill. A client that restarted
+        unseen gets its batch in its old, dead namespace (harmless); its start event then
+        `ensure`s the new one, which leaves out every upstream stopped at that moment."""
+        clients = sorted({i for r in self.routes if r.upstream == upstream and not r.ingress
+                          for i in self._instances_of(r.client)})
+        locks = [self._instance_lock(i) for i in clients]
+        for lock in locks:
+            lock.acquire()
+        try:
+            pending, errors = [], []
+            for instance in clients:
+                ns = self.netexec.current(instance)
+                installed = self._installed.get(instance)
+                if ns is None or installed is None or installed[0] != ns.key:
+                    continue        # not running or restarted: `ensure` sets it up when it starts
+                svc, have = self._service_of(instance), installed[1]
+                want = frozenset(self._upstreams(instance) - self._stopped)
+                lines = (client_rules(self.routes, svc, self.comment, "-D", set(have - want))
+                         + client_rules(self.routes, svc, self.comment, "-A", set(want - have)))
+                if lines:
+                    try:
+                        pending.append((instance, ns.key, want, ns.begin(lines)))
+                    except HarnessError as exc:
+                        errors.append(f"{instance}: {exc}")
+            for instance, key, want, landing in pending:
                 try:
-                    ns = self.netexec.namespace(self._container_of(instance), instance)
-                except HarnessError:
-                    continue        # it stopped meanwhile: its rules went with its namespace
-                key, have = self._installed[instance]
-                if key != ns.key:
-                    continue        # restarted: its own start event calls `ensure`
-                want = (self._upstreams(instance) - self._stopped)
-                self._change(instance, ns, have, want)
+                    landing.wait()
+                    self._installed[instance] = (key, want)
+                except HarnessError as exc:
+                    errors.append(f"{instance}: {exc}")
+            if errors:
+                raise StackError("; ".join(errors))
+        finally:
+            for lock in locks:
+                lock.release()
 
     def rules_in(self, instance: str) -> list[str]:
         """Our rules in the instance's namespace, read back (tests, `doctor`)."""

@@ -178,6 +178,8 @@ class Stack:
         self.timings["services_s"] = time.monotonic() - t
         self.timings["up_s"] = time.monotonic() - t0
         self._up = True
+        if not self.detach:     # a stack left running has no harness to use them
+            self.netexec.warm([(self._containers[i.name], i.name) for i in self.instances()])
 
     def _check_collisions(self) -> None:
         names = [i.container for i in self.instances()] + [self.object_name("toxiproxy")]
