@@ -27,7 +27,7 @@ import logging
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
 
@@ -183,6 +183,7 @@ class NetExec:
         self._serial = 0
         self._closed = False
         self._warming: ThreadPoolExecutor | None = None
+        self._warm_jobs: list[Future] = []
 
     def namespace(self, container: Container, name: str) -> Namespace:
         """The namespace `container` (instance `name`) runs in right now. FaultError when it
@@ -216,16 +217,12 @@ class NetExec:
                 pass
 
         self._warming = ThreadPoolExecutor(max_workers=4, thread_name_prefix="netexec-warm")
-        for item in containers:
-            self._warming.submit(one, item)
+        self._warm_jobs = [self._warming.submit(one, item) for item in containers]
 
     def wait_warm(self, timeout_s: float = 60.0) -> bool:
         """Whether every helper `warm` started is up (benchmarks: not to time down against it)."""
-        if self._warming is None:
-            return True
-        done = threading.Event()
-        self._warming.submit(done.set)
-        return done.wait(timeout_s)
+        _, pending = wait(self._warm_jobs, timeout=timeout_s)
+        return not pending
 
     def current(self, name: str) -> Namespace | None:
         """The namespace `name` was last seen in, through its live helper; no engine call (the
