@@ -256,11 +256,13 @@ class Interposer:
     # ─────────────────────────── following the engine ───────────────────────────
 
     def watch(self) -> None:
+        self.netexec.followed = True
         self._thread = threading.Thread(target=self._follow, name=f"interposer-{self.run_id}", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
         self._closed.set()
+        self.netexec.followed = False
         stream = self._stream
         if stream is not None:
             try:
@@ -311,9 +313,11 @@ class Interposer:
     def _on(self, event: dict) -> None:
         attrs = (event.get("Actor") or {}).get("Attributes") or {}
         instance = attrs.get(INSTANCE_LABEL)
-        if not instance or instance not in self._known:
-            return                  # Toxiproxy, helpers
         action = event.get("Action") or event.get("status")
+        if instance and action == "die":
+            self.netexec.forget(instance)   # its namespace is gone: no helper may stand for it
+        if not instance or instance not in self._known:
+            return                  # Toxiproxy, helpers, instances without links
         tp = self._toxiproxy()
         routes = [r for r in self.routes if r.upstream == instance]
         try:
@@ -328,7 +332,6 @@ class Interposer:
                     self._upstream_changed(instance)
                 with self._instance_lock(instance):
                     self._installed.pop(instance, None)
-                self.netexec.forget(instance)
             elif action == "start":
                 if routes:
                     self._stopped.discard(instance)

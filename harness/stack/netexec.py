@@ -182,6 +182,7 @@ class NetExec:
         self._lock = threading.Lock()
         self._serial = 0
         self._closed = False
+        self.followed = False              # True while a Stack's Interposer follows the run's events
         self._warming: ThreadPoolExecutor | None = None
         self._warm_jobs: list[Future] = []
 
@@ -191,6 +192,11 @@ class NetExec:
         with self._lock:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
+            helper = self._helpers.get(name)
+            if self.followed and helper is not None and not helper.dead:
+                # The stack follows the engine's events and forgets a helper the moment its
+                # container stops: no inspect on the path of a fault landing or reverting.
+                return Namespace(helper)
             with docker_errors(f"inspecting {name}", FaultError):
                 container.reload()
             state = container.attrs["State"]
