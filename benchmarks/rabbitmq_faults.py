@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from harness.faults.netns import RuleSet  # noqa: E402
 from harness.stack.instance import Instance  # noqa: E402
+from harness.stack.netexec import HELPER_SERVICE, NetExec  # noqa: E402
 
 
 def _load(name: str):
@@ -92,6 +93,11 @@ class Cluster:
             self.amqp_ports[name] = int(bindings["5672/tcp"][0]["HostPort"])
             self.http_ports[name] = int(bindings["15672/tcp"][0]["HostPort"])
         self.names = sorted(self.containers)
+        # Namespace rules go through helper containers joined to each node's namespace; labelled
+        # with the run, so `continuum down RUN` removes them (they also go when we exit).
+        self.netexec = NetExec(client, lambda _name: {
+            "io.continuum.run-id": run_id, "io.continuum.owner": "detached",
+            "io.continuum.service": HELPER_SERVICE}, lambda suffix: f"continuum-{run_id}-bench-{suffix}")
 
     def endpoints(self) -> list[tuple[str, int]]:
         return [("127.0.0.1", self.amqp_ports[n]) for n in self.names]
@@ -323,7 +329,7 @@ def partition_round(k: int, cl: Cluster, load: Load, hold_s: float, timeout_s: f
     leader = pick(cl, VICTIM)
     others = [n for n in cl.names if n != leader]
     rules = RuleSet(f"continuum:rabbitmq-faults:{cl.run_id}:p{k}")
-    handles = {n: Instance(cl.containers[n], n, "rabbit") for n in cl.names}
+    handles = {n: Instance(cl.containers[n], n, "rabbit", cl.netexec) for n in cl.names}
     ips = {n: handles[n].ips() for n in cl.names}
     say(f"partition {k}: cutting {leader} off from {', '.join(others)}")
     try:

@@ -1,7 +1,11 @@
-"""How long `continuum up` and `continuum down` take for a target, against the engine's own floor.
+"""How long `continuum up` and `continuum down` take for a target, against the engine's own floor,
+and optionally against another version of the harness.
 
 Side by side in one run, alternating, N rounds each (medians printed):
   - continuum: `Stack.up()` to every service healthy, and `Stack.down()` to nothing left;
+  - before (with `--before DIR`): the same, with the harness found in DIR (for example an
+    export of the commit before a change: `git archive COMMIT | tar -x -C DIR`), run in a
+    subprocess so both versions use the same engine at the same moments;
   - baseline: the same number of bare containers (`sleep infinity` on the base image, one
     network, no health checks) created, started, then killed and removed in parallel — the
     least any harness could spend on this engine for this many containers.
@@ -9,35 +13,56 @@ Side by side in one run, alternating, N rounds each (medians printed):
 The ratio tells how much our networks, interposed Toxiproxy and health waits cost on top of the
 engine. Absolute seconds depend on the machine; compare ratios.
 
-    .venv/bin/python benchmarks/stack_up_down.py [TARGET] [--rounds 3]
+    .venv/bin/python benchmarks/stack_up_down.py [TARGET] [--rounds 3] [--before DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.stack.engine import connect
-from harness.stack.images import BASE_IMAGE, ensure_images
-from harness.stack.stack import Stack
-from harness.loader import load_target
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def continuum_round(target, client) -> tuple[float, float, int]:
+def continuum_round(target, client) -> tuple[float, float, int, int]:
+    from harness.stack.stack import Stack
+
     stack = Stack(target, client=client)
     t = time.monotonic()
     stack.__enter__()
     up = time.monotonic() - t
-    n = len(stack._containers)
+    # A run's first seconds of load let the namespace helpers start in the background; wait for
+    # them here too (counted in neither figure), so `down` is timed as a run's would be.
+    netexec = getattr(stack, "netexec", None)
+    if netexec is not None and hasattr(netexec, "wait_warm"):
+        netexec.wait_warm()
+    f = {"label": f"io.continuum.run-id={stack.run_id}"}
+    n, nets = len(client.api.containers(all=True, filters=f)), len(client.api.networks(filters=f))
     t = time.monotonic()
     stack.__exit__(None, None, None)
-    return up, time.monotonic() - t, n
+    return up, time.monotonic() - t, n, nets
+
+
+def before_round(before: Path, target: Path) -> tuple[float, float, int, int]:
+    env = {**os.environ, "PYTHONPATH": str(before)}
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(target), "--one-round"],
+                         cwd=before, env=env, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise SystemExit(f"the --before round failed: {out.stderr[-2000:]}")
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    return d["up"], d["down"], d["containers"], d["networks"]
 
 
 def baseline_round(client, n: int) -> tuple[float, float]:
+    from harness.stack.images import BASE_IMAGE
+
     labels = {"io.continuum.run-id": "benchbase", "io.continuum.owner": "detached"}
     t = time.monotonic()
     net = client.networks.create("continuum-benchbase-net", labels=labels)
@@ -62,22 +87,48 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("target", nargs="?", default="targets/reference")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--before", type=Path, help="a tree with another version of the harness")
+    ap.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    from harness.loader import load_target
+    from harness.stack.engine import connect
+    from harness.stack.images import ensure_images
+
     client = connect()
-    target = load_target(Path(args.target))
+    target_dir = (ROOT / args.target) if not Path(args.target).is_absolute() else Path(args.target)
+    target = load_target(target_dir)
+    if args.one_round:
+        up, down, n, nets = continuum_round(target, client)
+        print(json.dumps({"up": up, "down": down, "containers": n, "networks": nets}))
+        return
     ensure_images(client, [target])
-    ups, downs, bups, bdowns = [], [], [], []
-    n = 0
+    rows: dict[str, list[tuple[float, float]]] = {"continuum": [], "before": [], "bare": []}
+    shape: dict[str, tuple[int, int]] = {}
     for r in range(args.rounds):
-        up, down, n = continuum_round(target, client)
+        line = [f"round {r + 1}:"]
+        if args.before:
+            up, down, n, nets = before_round(args.before.resolve(), target_dir)
+            rows["before"].append((up, down))
+            shape["before"] = (n, nets)
+            line.append(f"before up {up:5.2f} s down {down:5.2f} s |")
+        up, down, n, nets = continuum_round(target, client)
+        rows["continuum"].append((up, down))
+        shape["continuum"] = (n, nets)
+        line.append(f"continuum up {up:5.2f} s down {down:5.2f} s |")
         bup, bdown = baseline_round(client, n)
-        ups.append(up), downs.append(down), bups.append(bup), bdowns.append(bdown)
-        print(f"round {r + 1}: continuum up {up:5.2f} s down {down:5.2f} s | bare up {bup:5.2f} s down {bdown:5.2f} s")
-    mu, md, bu, bd = (statistics.median(x) for x in (ups, downs, bups, bdowns))
-    print(f"\n{target.name}: {n} containers, {args.rounds} rounds, medians")
-    print(f"{'':12} {'continuum':>10} {'bare engine':>12} {'ratio':>7}   goal")
-    print(f"{'up→healthy':12} {mu:9.2f}s {bu:11.2f}s {mu / bu:7.2f}   ≤ 20 s")
-    print(f"{'down':12} {md:9.2f}s {bd:11.2f}s {md / bd:7.2f}   ≤ 3 s")
+        rows["bare"].append((bup, bdown))
+        line.append(f"bare up {bup:5.2f} s down {bdown:5.2f} s")
+        print(" ".join(line), flush=True)
+    med = {k: (statistics.median(u for u, _ in v), statistics.median(d for _, d in v)) for k, v in rows.items() if v}
+    print(f"\n{target.name}: {args.rounds} rounds, medians; objects (containers, networks): "
+          + ", ".join(f"{k} {v}" for k, v in shape.items()))
+    cols = [k for k in ("before", "continuum") if k in med]
+    print(f"{'':12} " + " ".join(f"{c:>10}" for c in cols) + f" {'bare engine':>12} " +
+          " ".join(f"{c + '/bare':>15}" for c in cols) + "   goal")
+    for i, (label, goal) in enumerate((("up→healthy", "≤ 20 s"), ("down", "≤ 3 s"))):
+        bare = med["bare"][i]
+        print(f"{label:12} " + " ".join(f"{med[c][i]:9.2f}s" for c in cols) + f" {bare:11.2f}s " +
+              " ".join(f"{med[c][i] / bare:15.2f}" for c in cols) + f"   {goal}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def _checks(target_path: Path) -> list[Check]:
 
     from harness.errors import ContinuumError
     from harness.stack.engine import HOW_TO_FIX, connect
-    from harness.stack.images import BASE_IMAGE, TOXIPROXY_IMAGE
+    from harness.stack.images import BASE_IMAGE, NETEXEC_IMAGE, TOXIPROXY_IMAGE
 
     checks: list[Check] = []
     try:
@@ -33,7 +33,7 @@ def _checks(target_path: Path) -> list[Check]:
         checks.append(Check("docker engine", False, str(exc).split(";")[0], HOW_TO_FIX))
         return checks
 
-    wanted = [BASE_IMAGE, TOXIPROXY_IMAGE]
+    wanted = [BASE_IMAGE, TOXIPROXY_IMAGE, NETEXEC_IMAGE]   # the helper: namespace faults, no host tools
     try:
         from harness.loader import load_target
 
@@ -48,9 +48,6 @@ def _checks(target_path: Path) -> list[Check]:
         except DockerException:
             checks.append(Check(f"image {image}", False, "missing", f"continuum images {target_path}"))
 
-    for tool, why in (("nsenter", "partitions and packet loss"), ("iptables", "partitions and packet loss")):
-        found = shutil.which(tool)
-        checks.append(Check(tool, bool(found), found or f"missing (needed for {why})", "apt-get install -y util-linux iptables"))
     for tool, why in (("go", "building Toxiproxy offline"), ("debootstrap", "building the Debian base offline")):
         found = shutil.which(tool)
         checks.append(Check(tool, True, found or f"absent: only needed for {why} when no registry answers"))
@@ -70,7 +67,7 @@ def _checks(target_path: Path) -> list[Check]:
         checks.append(Check("disk", False, str(exc)))
 
     nets = client.networks.list()
-    checks.append(Check("networks", len(nets) < 200, f"{len(nets)} networks exist (a run of the reference target makes ~11)",
+    checks.append(Check("networks", len(nets) < 200, f"{len(nets)} networks exist (a run of the reference target makes 4)",
                         "continuum down --all; docker network prune"))
     return checks
 

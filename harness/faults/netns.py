@@ -1,51 +1,77 @@
 """Rules in containers' network namespaces: what partitions, packet loss and DNS faults use.
 
 A fault's rules are collected first, then landed together: one `iptables-restore --noflush`
-per namespace (atomic inside it), all namespaces in parallel, so a partition over ten
-containers bites at once instead of rule by rule over seconds. The window starts when the last
-namespace landed; the spread (first to last) is kept in the injection's detail. Removal is the
-same in reverse, then read back: no rule with the fault's comment may remain.
+batch per namespace (atomic inside it), sent to every namespace before any acknowledgement is
+read, so a partition over ten containers bites at once instead of rule by rule over seconds.
+The window starts when the last namespace landed; the spread (first to last) is kept in the
+injection's detail. Removal is the same in reverse, then read back: no rule with the fault's
+comment may remain.
 
-The host's `nsenter` enters the container's namespace, so target images need neither
-iptables nor NET_ADMIN, and every rule vanishes with the container. Argument lists only:
-nothing reaches a shell.
+Each namespace is reached through `instance.netns()`: a helper container of the run that
+joined that container's namespace by container id (harness.stack.netexec), never the host's
+`nsenter`. So target images need neither iptables nor NET_ADMIN, every rule vanishes with the
+container's namespace, and no handle can come to mean another process's namespace or the
+host's. Rules are text lines for iptables-restore: nothing reaches a shell.
 """
 
 from __future__ import annotations
 
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
-from harness.errors import FaultError
+from harness.errors import FaultError, HarnessError
 
-TIMEOUT_S = 10
 MAX_PARALLEL = 16
 
 
-def iptables(pid: int, args: list[str]) -> str:
-    return _run(pid, ["iptables", "-w", "5", *args])
+class Landing(Protocol):
+    def wait(self) -> float: ...
 
 
-def iptables_restore(pid: int, text: str) -> None:
-    _run(pid, ["iptables-restore", "-w", "5", "--noflush"], stdin=text)
+class NamespaceHandle(Protocol):
+    """One incarnation of a container's network namespace (harness.stack.netexec.Namespace)."""
+
+    key: str                        # changes when the container starts again (a new namespace)
+
+    def begin(self, lines: list[str]) -> Landing: ...
+    def save(self) -> str: ...
 
 
-def _run(pid: int, argv: list[str], stdin: str | None = None) -> str:
-    full = ["nsenter", "-t", str(pid), "-n", *argv]
-    try:
-        proc = subprocess.run(full, input=stdin, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise FaultError(f"{argv[0]} in pid {pid}'s namespace failed: {exc}") from exc
-    if proc.returncode != 0:
-        raise FaultError(f"{' '.join(argv)} in pid {pid}'s namespace failed: {proc.stderr.strip()[:200]}")
-    return proc.stdout
+def _table(op: str, rules: list[list[str]]) -> list[str]:
+    return ["*filter", *(" ".join([op, *r]) for r in rules), "COMMIT"]
 
 
-def _table(op: str, rules: list[list[str]]) -> str:
-    lines = ["*filter", *(" ".join([op, *r]) for r in rules), "COMMIT", ""]
-    return "\n".join(lines)
+def _handles(items: list[tuple[str, Any]]) -> tuple[dict[str, NamespaceHandle], list[str]]:
+    """Each instance's namespace handle (helpers started in parallel, before anything lands)."""
+    def get(item: tuple[str, Any]) -> tuple[str, NamespaceHandle | None, str]:
+        name, inst = item
+        try:
+            return name, inst.netns(), ""
+        except HarnessError as exc:
+            return name, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(items)))) as pool:
+        got = list(pool.map(get, items))
+    return {n: h for n, h, _ in got if h is not None}, [e for _, h, e in got if h is None]
+
+
+def land(batches: dict[str, tuple[NamespaceHandle, list[str]]]) -> tuple[dict[str, float], list[str]]:
+    """Send every batch, then collect every acknowledgement: name → when it landed; errors."""
+    pending: dict[str, Landing] = {}
+    errors: list[str] = []
+    for name, (handle, lines) in batches.items():
+        try:
+            pending[name] = handle.begin(lines)
+        except HarnessError as exc:
+            errors.append(f"{name}: {exc}")
+    landed: dict[str, float] = {}
+    for name, p in pending.items():
+        try:
+            landed[name] = p.wait()
+        except HarnessError as exc:
+            errors.append(f"{name}: {exc}")
+    return landed, errors
 
 
 class RuleSet:
@@ -56,49 +82,35 @@ class RuleSet:
             raise FaultError(f"rule comment {comment!r} must not contain spaces")
         self.comment = comment
         self.rules: dict[str, tuple[Any, list[list[str]]]] = {}    # instance → (handle, rules)
-        self._landed: dict[str, int] = {}                          # instance → pid it landed in
+        self._landed: dict[str, str] = {}                          # instance → namespace key
         self.first_t: float | None = None
         self.last_t: float | None = None
+        self.revert_spread_s = 0.0
 
     def add(self, instance: Any, chain: str, spec: list[str], jump: list[str] | None = None) -> None:
         """Record a rule (nothing changes until `apply`)."""
         rule = [chain, *spec, "-m", "comment", "--comment", self.comment, "-j", *(jump or ["DROP"])]
-        if any(not isinstance(p, str) or "\n" in p for p in rule):
+        if any(not isinstance(p, str) or not p or any(c.isspace() for c in p) for p in rule):
             raise FaultError(f"bad iptables rule {rule!r}")
         self.rules.setdefault(instance.name, (instance, []))[1].append(rule)
 
     def apply(self) -> float:
         """Land every namespace's rules; returns when the last landed. On a failure, what did
         land is removed again before the error is raised."""
-        targets = []
-        for name, (inst, rules) in self.rules.items():
-            pid = inst.pid()
-            if pid == 0:
-                raise FaultError(f"{name} is not running; cannot change its network")
-            targets.append((name, pid, rules))
-
-        def land(job: tuple[str, int, list[list[str]]]) -> tuple[str, int, float | None, str]:
-            name, pid, rules = job
-            try:
-                iptables_restore(pid, _table("-A", rules))
-                return name, pid, time.monotonic(), ""
-            except FaultError as exc:
-                return name, pid, None, str(exc)
-
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(targets)))) as pool:
-            done = list(pool.map(land, targets))
-        errors = [e for _, _, t, e in done if t is None]
-        for name, pid, t, _ in done:
-            if t is not None:
-                self._landed[name] = pid
+        handles, errors = _handles([(n, inst) for n, (inst, _) in self.rules.items()])
+        if errors:
+            raise FaultError("; ".join(errors))
+        landed, errors = land({n: (handles[n], _table("-A", rules)) for n, (_, rules) in self.rules.items()})
+        for name in landed:
+            self._landed[name] = handles[name].key
         if errors:
             try:
                 self.remove_all()
             except FaultError as exc:
                 errors.append(f"and undoing the part applied failed: {exc}")
             raise FaultError("; ".join(errors))
-        times = [t for _, _, t, _ in done if t is not None]
-        self.first_t, self.last_t = (min(times), max(times)) if times else (time.monotonic(),) * 2
+        times = list(landed.values())
+        self.first_t, self.last_t = min(times), max(times)
         return self.last_t
 
     @property
@@ -106,37 +118,23 @@ class RuleSet:
         return (self.last_t - self.first_t) if self.first_t is not None and self.last_t is not None else 0.0
 
     def remove_all(self) -> tuple[str, float]:
-        """Remove every landed rule (in parallel), then read back. Returns (detail, when the last
-        removal took effect, before the read-back)."""
-        jobs = []
-        for name, pid in self._landed.items():
-            inst, rules = self.rules[name]
-            now_pid = inst.pid()
-            if now_pid == 0:
-                continue            # not running: its namespace, and the rules, are gone
-            if now_pid != pid:      # restarted: a new namespace, where our rules never were
-                continue
-            jobs.append((name, pid, rules))
-
-        def unland(job: tuple[str, int, list[list[str]]]) -> tuple[str, float | None, str]:
-            name, pid, rules = job
+        """Remove every landed rule (all namespaces together), then read back. Returns (detail,
+        when the last removal took effect, before the read-back)."""
+        items = [(n, self.rules[n][0]) for n in self._landed]
+        handles, _ = _handles(items)     # not running: its namespace, and the rules, are gone
+        # Started again since: a new namespace, where our rules never were.
+        jobs = {n: h for n, h in handles.items() if h.key == self._landed[n]}
+        landed, errors = land({n: (h, _table("-D", self.rules[n][1])) for n, h in jobs.items()})
+        restored_t = max(landed.values(), default=time.monotonic())
+        self.revert_spread_s = restored_t - min(landed.values(), default=restored_t)
+        for name, h in jobs.items():     # read back: no rule with our comment may remain
             try:
-                iptables_restore(pid, _table("-D", rules))
-                return name, time.monotonic(), ""
-            except FaultError as exc:
-                return name, None, str(exc)
-
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(jobs)))) as pool:
-            done = list(pool.map(unland, jobs))
-        restored_t = max([t for _, t, _ in done if t is not None], default=time.monotonic())
-        errors = [e for _, t, e in done if t is None]
-        for name, pid, _ in jobs:   # read back: no rule with our comment may remain
-            try:
-                if self.comment in iptables(pid, ["-S"]):
+                if self.comment in h.save():
                     errors.append(f"rules tagged {self.comment} still present in {name}")
-            except FaultError as exc:
-                errors.append(str(exc))
+            except HarnessError as exc:
+                errors.append(f"{name}: {exc}")
         self._landed.clear()
         if errors:
             raise FaultError("; ".join(errors))
-        return f"rules removed and verified in {len(jobs)} namespace(s)", restored_t
+        return (f"rules removed and verified in {len(jobs)} namespace(s), "
+                f"spread {self.revert_spread_s * 1000:.0f} ms"), restored_t

@@ -1,9 +1,13 @@
 """Partitions between two named groups (services, instances or roles), both ways or one way,
 as DROP rules in each member's network namespace.
 
-Only traffic between the groups is cut: a client reaching a member through the run's
-Toxiproxy still does, which is exactly the split-brain case (an old primary isolated from its
-peers but still reachable by clients) that `min-replicas-to-write` must handle.
+Every path between the groups is cut, the proxied ones too: a link from a member on one side
+to an upstream on the other goes through the run's Toxiproxy (harness.stack.links), which no
+address rule between the members sees, so the client's side also drops its traffic to that
+link's proxy listener. The client then sees what it would see without the proxy: connects
+that time out and open connections gone silent. Traffic of anyone outside the groups is
+untouched, which is exactly the split-brain case (an old primary isolated from its peers but
+still reachable by clients outside the partition) that `min-replicas-to-write` must handle.
 """
 
 from __future__ import annotations
@@ -98,7 +102,25 @@ class Partition(FaultSpec):
                     rules.add(ib, "INPUT", ["-s", ip_a])           # A → B, at B as well
                     if not self.one_way:
                         rules.add(ib, "OUTPUT", ["-d", ip_a])
+                # Through the proxy: a's links to b carry A → B out of a (and B → A back into
+                # it); b's links to a carry A → B into b.
+                for ip, port in ctx.stack.proxied_paths(a, b):
+                    rules.add(ia, "OUTPUT", _to(ip, port))
+                    if not self.one_way:
+                        rules.add(ia, "INPUT", _from(ip, port))
+                for ip, port in ctx.stack.proxied_paths(b, a):
+                    rules.add(ib, "INPUT", _from(ip, port))
+                    if not self.one_way:
+                        rules.add(ib, "OUTPUT", _to(ip, port))
         applied_t = rules.apply()
         targets = tuple(side_a) + ("|",) + tuple(side_b)
         return Injection(self, targets, rules.remove_all, applied_t=applied_t,
                          detail=f"landed in {len(rules.rules)} namespace(s), spread {rules.spread_s * 1000:.0f} ms")
+
+
+def _to(ip: str, port: int) -> list[str]:
+    return ["-d", ip, "-p", "tcp", "--dport", str(port)]
+
+
+def _from(ip: str, port: int) -> list[str]:
+    return ["-s", ip, "-p", "tcp", "--sport", str(port)]

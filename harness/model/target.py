@@ -3,7 +3,7 @@
 `ComposeFile` is the shape of the file: what a user may write, with its defaults and limits
 (and so the target JSON Schema). `ComposeFile.to_target(root)` does the checks that need the
 whole file or the disk (paths inside the target directory, names that must exist, dependency
-cycles, the network rule for links) and returns the frozen `Target` the harness runs. Nothing
+cycles, the links' ends) and returns the frozen `Target` the harness runs. Nothing
 here touches Docker. Documented in docs/target-format.md.
 """
 
@@ -672,17 +672,12 @@ class _TargetBuilder:
                          f"(instances: {', '.join(instances)})", *at, "to")
             if client == up_service.name:
                 raise At(f"service {client!r} cannot link to itself", *at)
-            if client != HOST_CLIENT:
-                if port in EPHEMERAL_PORTS:
-                    raise At(f"link port {port} is in the ephemeral range 32768-61000, "
-                             "where the proxy's listener fails intermittently; "
-                             "serve the upstream on a lower port", *at, "port")
-                shared = sorted(set(by_name[client].networks) & set(up_service.networks))
-                if shared:
-                    raise At(f"link {client}->{to}: client {client!r} shares network "
-                             f"{shared[0]!r} with upstream service {up_service.name!r}, so it would "
-                             "reach the upstream directly and bypass the proxy; put them on "
-                             "different networks (see docs/target-format.md)", *at)
+            # Any network layout: a client may share networks with its upstream (the usual
+            # Compose file) or not; the stack interposes either way (harness.stack.links).
+            if client != HOST_CLIENT and port in EPHEMERAL_PORTS:
+                raise At(f"link port {port} is in the ephemeral range 32768-61000, "
+                         "where the proxy's listener fails intermittently; "
+                         "serve the upstream on a lower port", *at, "port")
             for upstream in upstreams:
                 name = f"{client}-{upstream}"
                 if name in seen:

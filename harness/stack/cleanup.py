@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import docker
 from docker.errors import APIError, NotFound
 
-from harness import OWNER_LABEL, RUN_LABEL, TARGET_LABEL
+from harness import OWNER_LABEL, RUN_LABEL, SERVICE_LABEL, TARGET_LABEL
 from harness.stack.engine import docker_errors
 from harness.stack.lease import LEASE_ROLE, ROLE_LABEL, OwnerState, engine_now, leases, owner_state
 
@@ -85,10 +85,17 @@ def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
     Idempotent; engine errors become harness errors (harness.stack.engine.docker_errors)."""
     with docker_errors(f"could not remove run {run_id}"):
         listed = client.api.containers(all=True, filters=run_filter(run_id))
-        lease_ids = [c["Id"] for c in listed if (c.get("Labels") or {}).get(ROLE_LABEL) == LEASE_ROLE]
-        containers = [c["Id"] for c in listed if c["Id"] not in lease_ids]
+        labels = {c["Id"]: (c.get("Labels") or {}) for c in listed}
+        lease_ids = [cid for cid, lab in labels.items() if lab.get(ROLE_LABEL) == LEASE_ROLE]
+        # Namespace helpers first: they hold their targets' namespaces, and a target removed
+        # before its helper leaves endpoints behind that block its networks' removal.
+        helpers = [cid for cid, lab in labels.items()
+                   if lab.get(SERVICE_LABEL) == "netexec" and cid not in lease_ids]  # netexec.HELPER_SERVICE
+        containers = [cid for cid in labels if cid not in lease_ids and cid not in helpers]
         with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda cid: _remove_container(client, cid), helpers))
             list(pool.map(lambda cid: _remove_container(client, cid), containers))
+        containers += helpers
         removed_n = 0
         for n in client.networks.list(filters=run_filter(run_id), greedy=False):
             for attempt in range(3):

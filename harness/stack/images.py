@@ -35,6 +35,44 @@ TOXIPROXY_VERSION = "2.12.0"
 TOXIPROXY_IMAGE = f"ghcr.io/shopify/toxiproxy:{TOXIPROXY_VERSION}"
 TOXIPROXY_MODULE = f"github.com/Shopify/toxiproxy/v2/cmd/server@v{TOXIPROXY_VERSION}"
 HASH_LABEL = "io.continuum.context-hash"
+
+# The namespace helper (harness.stack.netexec): Debian's iptables and a fixed request loop.
+# Its tag is the hash of what builds it, so two versions of the harness never fight over it.
+NETEXEC_SCRIPT = r"""#!/bin/bash
+# continuum-netexec: the harness's hands in one container's network namespace.
+# Requests on stdin, one per line; what follows "r " is data, appended to a file that
+# iptables-restore reads; nothing read here is ever evaluated.
+#   r LINE   add LINE to the pending iptables-restore batch
+#   apply    iptables-restore --noflush the batch: "ok <epoch seconds>" or "err <message>"
+#   save     iptables-save of every table, then a line "."
+set -u
+export LC_ALL=C             # EPOCHREALTIME with a dot
+batch=/tmp/continuum.batch
+: >"$batch"
+while IFS= read -r req; do
+  case "$req" in
+    "r "*) printf '%s\n' "${req#r }" >>"$batch" ;;
+    apply)
+      if out=$(iptables-restore -w 5 --noflush "$batch" 2>&1); then
+        echo "ok $EPOCHREALTIME"   # bash's clock: no process started for it
+      else
+        printf 'err %s\n' "$(printf '%s' "$out" | tr '\n' ' ')"
+      fi
+      : >"$batch" ;;
+    save) iptables-save 2>&1; echo . ;;
+    *) echo "err unknown request" ;;
+  esac
+done
+"""
+NETEXEC_DOCKERFILE = (
+    f"FROM {BASE_IMAGE}\n"
+    "RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+    "--no-install-recommends iptables >/dev/null && rm -rf /var/lib/apt/lists/*\n"
+    "COPY continuum-netexec /usr/local/bin/continuum-netexec\n"
+    'ENTRYPOINT ["/usr/local/bin/continuum-netexec"]\n'
+)
+NETEXEC_IMAGE = "continuum/netexec:" + hashlib.sha256(
+    (NETEXEC_DOCKERFILE + NETEXEC_SCRIPT).encode()).hexdigest()[:12]
 PULL_TIMEOUT_S = 20
 BUILD_TIMEOUT_S = 1800
 
@@ -141,6 +179,15 @@ def build_toxiproxy(client: docker.DockerClient) -> None:
         _build(client, Path(tmp), "Dockerfile", TOXIPROXY_IMAGE, {})
 
 
+def build_netexec(client: docker.DockerClient) -> None:
+    with tempfile.TemporaryDirectory(prefix="continuum-netexec-") as tmp:
+        script = Path(tmp) / "continuum-netexec"
+        script.write_text(NETEXEC_SCRIPT)
+        script.chmod(0o755)
+        (Path(tmp) / "Dockerfile").write_text(NETEXEC_DOCKERFILE)
+        _build(client, Path(tmp), "Dockerfile", NETEXEC_IMAGE, {})
+
+
 def _build(client: docker.DockerClient, context: Path, dockerfile: str, tag: str, labels: dict[str, str]) -> None:
     try:
         builder = docker.from_env(timeout=BUILD_TIMEOUT_S)
@@ -188,6 +235,13 @@ def ensure_images(
         say(f"no registry answers: building {name} locally")
         builder(client)
         statuses.append(ImageStatus(name, "built", time.monotonic() - t))
+    t = time.monotonic()
+    if _exists(client, NETEXEC_IMAGE):                  # ours: never pulled, built on the base
+        statuses.append(ImageStatus(NETEXEC_IMAGE, "present", time.monotonic() - t))
+    else:
+        say(f"building {NETEXEC_IMAGE} (the namespace helper)")
+        build_netexec(client)
+        statuses.append(ImageStatus(NETEXEC_IMAGE, "built", time.monotonic() - t))
 
     overrides = overrides or {}
     seen: set[str] = set()

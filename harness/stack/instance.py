@@ -8,21 +8,27 @@ Docker and never see its exceptions.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from docker.models.containers import Container
 
 from harness.errors import FaultError, StackError
 from harness.stack.engine import docker_errors
 
+if TYPE_CHECKING:
+    from harness.stack.netexec import NetExec, Namespace
+
 POLL_S = 0.05
 
 
 class Instance:
-    def __init__(self, container: Container, name: str, service: str):
+    def __init__(self, container: Container, name: str, service: str, netexec: "NetExec | None" = None,
+                 before_kill: "Callable[[str], None] | None" = None):
         self._c = container
         self.name = name            # app-2
         self.service = service      # app
+        self._netexec = netexec
+        self._before_kill = before_kill     # the stack takes it out of its links' clients first
 
     def __repr__(self) -> str:
         return f"Instance({self.name})"
@@ -37,6 +43,8 @@ class Instance:
         return self._c.status
 
     def kill(self) -> None:
+        if self._before_kill is not None:
+            self._before_kill(self.name)
         with docker_errors(f"killing {self.name}", FaultError):
             self._c.kill(signal="SIGKILL")
 
@@ -84,6 +92,13 @@ class Instance:
 
     def pid(self) -> int:
         return int(self._reload()["State"].get("Pid") or 0)
+
+    def netns(self) -> "Namespace":
+        """Its network namespace as it is now, through the run's helper container (never the
+        host's nsenter): FaultError when it is not running."""
+        if self._netexec is None:
+            raise FaultError(f"{self.name}: this stack has no namespace helper")
+        return self._netexec.namespace(self._c, self.name)
 
     def ips(self) -> list[str]:
         nets = self._reload()["NetworkSettings"]["Networks"]

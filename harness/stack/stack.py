@@ -1,5 +1,11 @@
 """A target brought up in Docker for one run: networks, the run's Toxiproxy, services, health.
 
+Links are interposed by address translation in each client's namespace, every container at a
+fixed address (harness.stack.links and harness.stack.addressing say how and why); namespace
+changes go through helper containers (harness.stack.netexec). The run's Toxiproxy serves its
+API only on the control network, which no target container joins, and the host reaches it
+through a port published on 127.0.0.1: a target cannot remove the faults injected into it.
+
     with Stack(target) as stack:          # up; on any exit path: down
         stack.endpoints()                 # ["http://127.0.0.1:41234", ...]
         stack.toxiproxy                   # the run's ToxiproxyClient
@@ -28,9 +34,13 @@ from harness.errors import HarnessError, NameCollision, StackError
 from harness.model.target import LinkSpec, ServiceSpec, Target
 from harness.runid import DETACHED, new_run_id, owner_token
 from harness.stack import janitor
+from harness.stack.addressing import AddressPlan, candidate_subnets, pools_from_info, used_subnets
 from harness.stack.engine import connect, docker_errors
 from harness.stack.images import TOXIPROXY_IMAGE
 from harness.stack.instance import Instance
+from harness.stack.links import (Interposer, Route, plan_routes, proxied_paths, service_networks,
+                                 toxiproxy_networks)
+from harness.stack.netexec import HELPER_SERVICE, NetExec, check_image
 from harness.stack.reaper import Reaper
 from harness.stack.toxiproxy import ToxiproxyClient
 from harness.undo import UndoStack
@@ -38,8 +48,14 @@ from harness.undo import UndoStack
 log = logging.getLogger(__name__)
 
 TOXIPROXY_API_PORT = 8474
-INGRESS_PORT_BASE = 20000  # below the ephemeral range, where Toxiproxy listeners misbehave
 HEALTH_TIMEOUT_S = 90.0
+# The control network: Toxiproxy's API and ingress listeners, and nothing of the target. Named
+# to sort before every target network ("0" < any letter a name may start with): Docker 20.10
+# publishes a container's ports through its first non-internal network in name order, and the
+# API listens on the control network's address only.
+CTL_KEY = "_ctl"
+CTL_SUFFIX = "0ctl"
+SUBNET_TRIES = 20
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,13 @@ class Stack:
         self._handles: dict[str, Instance] = {}
         self._ingress_ports: dict[str, int] = {}     # link name → 127.0.0.1 port on the host
         self._up = False
+        self.nets = service_networks(target)          # service → network keys (with attachments)
+        self.plan = AddressPlan()
+        self.routes: tuple[Route, ...] = ()
+        self.netexec = NetExec(self.client, lambda _name: self.labels(service=HELPER_SERVICE),
+                               self.object_name)
+        self.interposer: Interposer | None = None
+        self._networks: list = []
 
     # ───────────────────────────── naming and labels ─────────────────────────────
 
@@ -138,6 +161,7 @@ class Stack:
         if swept:
             self.say(f"janitor removed orphaned runs: {', '.join(swept)}")
         self._check_collisions()
+        check_image(self.client)
         self._reaper = Reaper(self.run_id).__enter__()
         self.undo.push("stop the reaper", self._close_reaper)
         self.timings["reaper_s"] = time.monotonic() - t0
@@ -154,6 +178,8 @@ class Stack:
         self.timings["services_s"] = time.monotonic() - t
         self.timings["up_s"] = time.monotonic() - t0
         self._up = True
+        if not self.detach:     # a stack left running has no harness to use them
+            self.netexec.warm([(self._containers[i.name], i.name) for i in self.instances()])
 
     def _check_collisions(self) -> None:
         names = [i.container for i in self.instances()] + [self.object_name("toxiproxy")]
@@ -173,71 +199,91 @@ class Stack:
 
     def _network_names(self) -> dict[str, str]:
         nets = {n.name: self.object_name(n.name) for n in self.target.networks}
-        nets["_ctl"] = self.object_name("ctl")
-        for link in self.target.links:
-            if link.client != "host":
-                nets[f"_link:{link.name}"] = self.object_name(f"link-{link.name}")
+        nets[CTL_KEY] = self.object_name(CTL_SUFFIX)
         return nets
 
+    def _members(self, key: str) -> list[str]:
+        return [i for i, s in self.target.instances() if key in self.nets[s.name]]
+
     def _create_networks(self) -> None:
+        """Each network on a subnet of the engine's pools that we name, so every container can
+        have a fixed address (see harness.stack.addressing)."""
         internal = {n.name: n.internal for n in self.target.networks}
+        with docker_errors("reading the engine's address pools"):
+            pools = pools_from_info(self.client.info())
+            used = used_subnets(self.client.api.networks())
         for key, name in self._network_names().items():
-            # The control network is the only one we add that reaches the host (for published ports).
-            is_internal = internal.get(key, key != "_ctl")
-            try:
-                net = self.client.networks.create(
-                    name, driver="bridge", internal=is_internal, labels=self.labels(), check_duplicate=True
-                )
-            except APIError as exc:
-                raise StackError(f"could not create network {name}: {exc.explanation or exc}") from exc
+            # The control network is the only one we add, and it reaches the host (published ports).
+            is_internal = internal.get(key, False)
+            members = self._members(key) if key != CTL_KEY else []
+            net = None
+            tried: list[str] = []
+            for subnet in candidate_subnets(pools, used, len(members) + 12):
+                if len(tried) >= SUBNET_TRIES:
+                    break
+                tried.append(str(subnet))
+                ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+                    subnet=str(subnet), gateway=str(subnet.network_address + 1))])
+                try:
+                    net = self.client.networks.create(
+                        name, driver="bridge", internal=is_internal, labels=self.labels(),
+                        check_duplicate=True, ipam=ipam)
+                except APIError as exc:
+                    text = str(exc.explanation or exc)
+                    if "overlap" in text.lower():   # taken meanwhile by another run or user
+                        used.append(subnet)
+                        continue
+                    raise StackError(f"could not create network {name}: {text}") from exc
+                used.append(subnet)
+                self.plan.add_network(key, subnet, members)
+                break
+            if net is None:
+                raise StackError(f"could not create network {name}: no free subnet in the engine's "
+                                 f"address pools ({', '.join(b for b, _ in pools)}); tried {', '.join(tried) or 'none'}")
             self.undo.push(f"remove network {name}", lambda net=net: _remove_network(net))
+            self._networks.append(net)
+        self.routes = plan_routes(self.target, self.nets, self.plan, CTL_KEY)
 
     def _start_toxiproxy(self) -> None:
         nets = self._network_names()
+        ctl_ip = self.plan.toxiproxy_ip(CTL_KEY)
         ports: dict[str, tuple[str, None]] = {f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)}
-        ingress = [link for link in self.target.links if link.client == "host"]
-        for i, link in enumerate(ingress):
-            ports[f"{INGRESS_PORT_BASE + i}/tcp"] = ("127.0.0.1", None)
+        ingress = [r for r in self.routes if r.ingress]
+        for r in ingress:
+            ports[f"{r.listen_port}/tcp"] = ("127.0.0.1", None)
         name = self.object_name("toxiproxy")
         container = self._create(
             name=name,
             image=TOXIPROXY_IMAGE,
+            # The API on the control network's address only: target containers, which never
+            # join that network, cannot reach it (Docker isolates bridges from each other).
+            command=[f"-host={ctl_ip}", f"-port={TOXIPROXY_API_PORT}"],
             labels=self.labels(service="toxiproxy", instance="toxiproxy"),
             hostname="toxiproxy",
-            network=nets["_ctl"],
+            network=nets[CTL_KEY],
             aliases=["toxiproxy"],
+            ipv4_address=ctl_ip,
             ports=ports,
         )
-        # Toxiproxy takes each upstream's name on that link's own network, and joins the
-        # upstream's networks to reach the real container by its unique container name.
-        upstream_nets: set[str] = set()
-        for link in self.target.links:
-            if link.client != "host":
-                self._connect(container, nets[f"_link:{link.name}"], aliases=[link.upstream])
-            upstream_service = self._service_of_instance(link.upstream)
-            upstream_nets.update(upstream_service.networks)
-        for net in sorted(upstream_nets):
-            self._connect(container, nets[net], aliases=[])
+        # Toxiproxy listens where the clients are and dials upstreams by their fixed address.
+        for key in toxiproxy_networks(self.routes):
+            if key != CTL_KEY:
+                self._connect(container, nets[key], aliases=[], ipv4_address=self.plan.toxiproxy_ip(key))
         self._start(container)
         container.reload()
         api_port = int(container.ports[f"{TOXIPROXY_API_PORT}/tcp"][0]["HostPort"])
         self.toxiproxy = ToxiproxyClient("127.0.0.1", api_port)
         self.toxiproxy.wait_ready()
-        networks = container.attrs["NetworkSettings"]["Networks"]
-        for i, link in enumerate(ingress):
-            listen_ip = networks[nets["_ctl"]]["IPAddress"]
-            self.toxiproxy.create_proxy(
-                link.name, f"{listen_ip}:{INGRESS_PORT_BASE + i}", f"{self.object_name(link.upstream)}:{link.port}"
-            )
-            self._ingress_ports[link.name] = int(container.ports[f"{INGRESS_PORT_BASE + i}/tcp"][0]["HostPort"])
-        for link in self.target.links:
-            if link.client == "host":
-                continue
-            listen_ip = networks[nets[f"_link:{link.name}"]]["IPAddress"]
-            self.toxiproxy.create_proxy(
-                link.name, f"{listen_ip}:{link.port}", f"{self.object_name(link.upstream)}:{link.port}"
-            )
+        for r in self.routes:
+            self.toxiproxy.create_proxy(r.link, f"{r.listen_ip}:{r.listen_port}", f"{r.upstream_ip}:{r.port}")
+            if r.ingress:
+                self._ingress_ports[r.link] = int(container.ports[f"{r.listen_port}/tcp"][0]["HostPort"])
         self._containers["toxiproxy"] = container
+        self.interposer = Interposer(self.client, self.run_id, self.routes, self.netexec,
+                                     self.container, lambda i: self.target.service_of(i).name,
+                                     lambda: self.toxiproxy,
+                                     lambda svc: list(self.target.service(svc).instance_names()))
+        self.interposer.watch()
 
     def _service_of_instance(self, instance: str) -> ServiceSpec:
         try:
@@ -255,7 +301,8 @@ class Stack:
 
     def _create_instance(self, svc: ServiceSpec, instance: str) -> Container:
         nets = self._network_names()
-        if not svc.networks:
+        keys = self.nets[svc.name]
+        if not keys:
             raise StackError(f"service {svc.name} has no networks")
         hc = svc.healthcheck
         container = self._create(
@@ -263,8 +310,9 @@ class Stack:
             image=self.image_overrides.get(svc.name, svc.image),
             labels=self.labels(service=svc.name, instance=instance),
             hostname=instance,
-            network=nets[svc.networks[0]],
+            network=nets[keys[0]],
             aliases=[instance, svc.name],
+            ipv4_address=self.plan.ip(instance, keys[0]),
             command=list(svc.command) if svc.command else None,
             entrypoint=list(svc.entrypoint) if svc.entrypoint else None,
             environment=[f"{k}={v}" for k, v in svc.environment],
@@ -283,17 +331,23 @@ class Stack:
                 "start_period": _seconds_ns(hc.start_period_s),
             },
         )
-        for net in svc.networks[1:]:
-            self._connect(container, nets[net], aliases=[instance, svc.name])
-        for link in self.target.links:
-            if link.client == svc.name:
-                self._connect(container, nets[f"_link:{link.name}"], aliases=[])
-        self._start(container)
+        for key in keys[1:]:
+            self._connect(container, nets[key], aliases=[instance, svc.name],
+                          ipv4_address=self.plan.ip(instance, key))
         self._containers[instance] = container
+        self._start(container)
+        if self.interposer is not None and self.interposer.is_client(instance):
+            # Before anyone waits for it to be healthy: its links go through the proxy from
+            # (almost) its first connection; the guard rule resets any that came before.
+            try:
+                self.interposer.ensure(instance)
+            except HarnessError as exc:
+                raise StackError(f"could not interpose the links of {instance}: {exc}") from exc
         return container
 
-    def _create(self, *, name: str, network: str, aliases: list[str], **kwargs) -> Container:
-        endpoint = self.client.api.create_endpoint_config(aliases=aliases)
+    def _create(self, *, name: str, network: str, aliases: list[str], ipv4_address: str | None = None,
+                **kwargs) -> Container:
+        endpoint = self.client.api.create_endpoint_config(aliases=aliases, ipv4_address=ipv4_address)
         try:
             with docker_errors(f"could not create container {name}"):
                 container = self.client.containers.create(
@@ -306,9 +360,11 @@ class Stack:
         self.undo.push(f"remove container {name}", lambda: _remove_container(container))
         return container
 
-    def _connect(self, container: Container, network: str, aliases: list[str]) -> None:
+    def _connect(self, container: Container, network: str, aliases: list[str],
+                 ipv4_address: str | None = None) -> None:
         with docker_errors(f"could not connect {container.name} to {network}"):
-            self.client.networks.get(network).connect(container, aliases=aliases or None)
+            self.client.networks.get(network).connect(container, aliases=aliases or None,
+                                                      ipv4_address=ipv4_address)
 
     def _start(self, container: Container) -> None:
         with docker_errors(f"could not start {container.name}"):
@@ -342,13 +398,21 @@ class Stack:
                 self._reaper.detach()
                 self._reaper = None
             return []
-        # Containers first, in parallel (each removal is a kill + rm), then networks. The
-        # parallel pass is best effort: the undo stack below removes each container again and
-        # reports what it could not; the reaper sweeps what is left (an engine that is restarting).
-        containers = [c for c in self._containers.values()]
+        # Stop following the engine first: what we remove now must not be re-interposed.
+        if self.interposer is not None:
+            self.interposer.close()
+        self.netexec.close()
+        self.timings["down_unfollow_s"] = time.monotonic() - t
+        # The helpers exited when their stdin closed (and remove themselves); every container in
+        # parallel (each removal is a kill + rm), then the networks in parallel. The parallel pass
+        # is best effort: the undo stack below removes each container again and reports what it
+        # could not; the reaper sweeps what is left (an engine that is restarting).
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(_try_remove_container, containers))
-        failures = self.undo.unwind()
+            list(pool.map(_try_remove_container, list(self._containers.values()) + self.netexec.containers()))
+            self.timings["down_containers_s"] = time.monotonic() - t
+            list(pool.map(_quietly(_remove_network), self._networks))
+            self.timings["down_networks_s"] = time.monotonic() - t
+        failures = self.undo.unwind()     # what is left: the reaper, anything not removed above
         self.timings["down_s"] = time.monotonic() - t
         return [f"{f.description}: {f.error}" for f in failures]
 
@@ -369,9 +433,15 @@ class Stack:
         """The handle faults use (docker errors translated, timeouts on every wait)."""
         handle = self._handles.get(name)
         if handle is None:
-            handle = self._handles[name] = Instance(self.container(name), name,
-                                                    self.target.service_of(name).name)
+            handle = self._handles[name] = Instance(
+                self.container(name), name, self.target.service_of(name).name, self.netexec,
+                before_kill=self.interposer.stopping if self.interposer is not None else None)
         return handle
+
+    def proxied_paths(self, client: str, upstream: str) -> list[tuple[str, int]]:
+        """(address, port) of the proxy listeners through which instance `client` reaches
+        instance `upstream` (a partition cuts them too)."""
+        return proxied_paths(self.routes, self.target.service_of(client).name, upstream)
 
     def endpoints(self, service: str | None = None, port: int | None = None) -> list[str]:
         """Base URLs on 127.0.0.1 for the target's entry points (through an ingress link if any)."""
@@ -418,8 +488,9 @@ def _remove_container(container: Container) -> None:
         except NotFound:
             pass
         except APIError as exc:
-            # 409 "removal already in progress": the reaper or a parallel removal got there first;
-            # raising here would hide the error that made us tear down.
+            # 409 "removal already in progress": the reaper, a parallel removal or a helper
+            # removing itself (auto-remove) got there first; raising here would hide the error
+            # that made us tear down.
             if exc.status_code != 409:
                 raise
 
@@ -442,6 +513,16 @@ def _remove_network(net) -> None:
             if attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def _quietly(fn: Callable) -> Callable:
+    """For the fast path of `down`: a failure here is retried by the undo stack, which reports it."""
+    def run(*args: object) -> None:
+        try:
+            fn(*args)
+        except DockerException:
+            pass
+    return run
 
 
 def _log_tail(container: Container, lines: int = 5) -> str:

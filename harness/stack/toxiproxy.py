@@ -5,10 +5,15 @@ timeouts; we give each client its own `APIConsumer` subclass (so two servers nev
 address) and pass a timeout on every call (its methods forward keyword arguments to requests).
 We use its transport and its error mapping (409 → ProxyExists, 404 → NotFound,
 400 → InvalidToxic) and nothing global: never `/reset`, which would hit every proxy at once.
+
+A proxy is enabled when the faults want it (`set_enabled`) *and* nothing holds it down
+(`hold`): the stack holds down the links to an upstream that stopped (harness.stack.links), so
+a link-down fault and a killed upstream compose, and neither undoes the other.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +34,10 @@ class ToxiproxyClient:
         self.address = f"{host}:{port}"
         self.timeout_s = timeout_s
         self._api = type("RunAPIConsumer", (APIConsumer,), {"host": host, "port": port})
+        self._wanted: dict[str, bool] = {}          # proxy → what the faults asked for
+        self._holds: dict[str, set[str]] = {}       # proxy → reasons it is held down
+        self._posted: dict[str, bool] = {}          # proxy → last state sent to the server
+        self._state = threading.Lock()
 
     # One place turns transport trouble into a clear harness error instead of a hang.
     def _call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -71,14 +80,39 @@ class ToxiproxyClient:
         ).json()
 
     def set_enabled(self, name: str, enabled: bool) -> float:
-        """Returns when the change took effect, before the read-back: the middle of the POST,
-        the best estimate of when the server acted on it."""
-        t_sent = time.monotonic()
-        self._call("post", f"/proxies/{name}", json={"enabled": enabled})
-        t = (t_sent + time.monotonic()) / 2
-        if self.proxy(name)["enabled"] is not enabled:  # read back: a revert is only done when seen
-            raise ToxiproxyError(f"proxy {name} did not become enabled={enabled}")
+        """What a fault wants. Returns when the change took effect, before the read-back: the
+        middle of the POST, the best estimate of when the server acted on it (or now, when a
+        hold keeps the proxy as it already is)."""
+        with self._state:
+            self._wanted[name] = enabled
+            t, effective = self._sync(name)
+        if self.proxy(name)["enabled"] is not effective:  # read back: a revert is only done when seen
+            raise ToxiproxyError(f"proxy {name} did not become enabled={effective}")
         return t
+
+    def hold(self, name: str, reason: str) -> float:
+        """Keep the proxy disabled for `reason` until `release(name, reason)`."""
+        with self._state:
+            self._holds.setdefault(name, set()).add(reason)
+            return self._sync(name)[0]
+
+    def release(self, name: str, reason: str) -> float:
+        with self._state:
+            self._holds.get(name, set()).discard(reason)
+            return self._sync(name)[0]
+
+    def held(self, name: str) -> frozenset[str]:
+        with self._state:
+            return frozenset(self._holds.get(name, ()))
+
+    def _sync(self, name: str) -> tuple[float, bool]:
+        effective = self._wanted.get(name, True) and not self._holds.get(name)
+        if self._posted.get(name, True) is effective:
+            return time.monotonic(), effective
+        t_sent = time.monotonic()
+        self._call("post", f"/proxies/{name}", json={"enabled": effective})
+        self._posted[name] = effective
+        return (t_sent + time.monotonic()) / 2, effective
 
     def add_toxic(self, proxy: str, toxic_name: str, toxic: "Toxic") -> float:
         t_sent = time.monotonic()

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from harness.faults import FaultContext, build
-from harness.faults.netns import iptables
 from harness.loader import load_target
 from harness.stack.stack import Stack
 from tests.helpers import FIXTURES
@@ -47,8 +46,7 @@ def status(stack, name: str) -> str:
 
 
 def our_rules(stack, name: str, comment: str) -> list[str]:
-    pid = stack.instance(name).pid()
-    return [r for r in iptables(pid, ["-S"]).splitlines() if comment in r]
+    return [r for r in stack.instance(name).netns().save().splitlines() if comment in r]
 
 
 def test_kill_with_window_then_started_again(stack, ctx):

@@ -16,8 +16,10 @@ from tests.helpers import FIXTURES, continuum, run_objects, spawn, wait_gone
 pytestmark = pytest.mark.docker
 
 MINI = str(FIXTURES / "mini")
-MINI_OBJECTS = (7, 8)  # db, app×3, lb, toxiproxy, the run's lease; edge, backend, data, ctl, 4 link networks
-DETACHED_OBJECTS = (6, 8)  # a detached stack has no lease: it has no owner to track
+# db, app×3, lb, toxiproxy, a namespace helper for each link client (app×3, lb) and the run's
+# lease; the networks edge, backend, data and the control network: none per link.
+MINI_OBJECTS = (11, 4)
+DETACHED_OBJECTS = (10, 4)  # a detached stack has no lease: it has no owner to track
 
 
 def _run_id_of(proc, timeout_s: float = 60) -> str:
@@ -59,9 +61,10 @@ def test_up_ps_down_roundtrip(docker_client):
     assert run_objects(docker_client, rid) == (0, 0)
 
 
-def test_link_is_interposed_by_dns(docker_client):
-    """`db` asked from an app replica is the run's Toxiproxy; asked from Toxiproxy's side of the
-    data network it is the real container."""
+def test_link_is_interposed_by_address_translation(docker_client):
+    """`db` asked from an app replica is the real container (the application's view is
+    unchanged); the replica's namespace sends db:5432 to the run's Toxiproxy, whose API listens
+    only on the control network."""
     proc, rid = _held(docker_client)
     try:
         app = docker_client.containers.get(f"continuum-{rid}-app-2")
@@ -70,9 +73,16 @@ def test_link_is_interposed_by_dns(docker_client):
         code, out = app.exec_run(["getent", "hosts", "db"])
         assert code == 0
         resolved = out.decode().split()[0]
-        tp_ips = {n["IPAddress"] for n in tp.attrs["NetworkSettings"]["Networks"].values()}
         db_ips = {n["IPAddress"] for n in db.attrs["NetworkSettings"]["Networks"].values()}
-        assert resolved in tp_ips and resolved not in db_ips
+        tp_ips = {k.rsplit("-", 1)[-1]: n["IPAddress"] for k, n in tp.attrs["NetworkSettings"]["Networks"].items()}
+        assert resolved in db_ips
+        (helper,) = [c for c in docker_client.containers.list(filters={"label": f"io.continuum.run-id={rid}"})
+                     if c.name.startswith(f"continuum-{rid}-netexec-app-2-")]
+        code, out = helper.exec_run(["iptables-save", "-t", "nat"])
+        dnat = [line for line in out.decode().splitlines() if "DNAT" in line and f"{resolved}/32" in line]
+        assert code == 0 and len(dnat) == 1 and "--dport 5432" in dnat[0]
+        assert f"--to-destination {tp_ips['data']}:" in dnat[0]
+        assert tp.attrs["Config"]["Cmd"] == [f"-host={tp_ips['0ctl']}", "-port=8474"]
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
