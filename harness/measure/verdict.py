@@ -102,6 +102,17 @@ def _phase_value(metric: str, pm: PhaseMetrics) -> tuple[float | None, str]:
     return value, "" if value is not None else f"no requests in {where}"
 
 
+def operation_ttr(result: Result, operation: str) -> tuple[float | None, bool]:
+    """(time to recover, never recovered) of one operation over every fault of a result: the
+    worst fault's, as the run-level figure is for every request."""
+    recs = [o.recovery for f in result.faults for o in f.operations if o.operation == operation]
+    if not recs:
+        return None, False
+    if any(not r.recovered for r in recs):
+        return None, True
+    return max(r.time_to_recover_s for r in recs), False  # type: ignore[type-var]
+
+
 def _durability_value(metric: str, d: Durability) -> tuple[float | None, str]:
     if not d.audited:
         return None, "no durability audit"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 
 from harness.model.base import At, Model
 from harness.model.units import MAX_TEXT, got, short
@@ -80,6 +80,15 @@ class Assertion(Model):
         given = {k: v for k, v in (("metric", metric), ("op", op), ("threshold", threshold), ("text", text))
                  if v is not None}
         super().__init__(**given, **kw)
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An assertion over every request of the whole run dumps as it always did (reports, compare).
+        data = handler(self)
+        for k in ("operation", "phase"):
+            if data.get(k) is None:
+                data.pop(k, None)
+        return data
 
     @property
     def key(self) -> str:

@@ -16,7 +16,7 @@ from typing import Sequence
 import junit_xml
 
 from harness.measure.result import Result, Verdict
-from harness.measure.verdict import format_value
+from harness.measure.verdict import format_value, operation_ttr
 from harness.report.files import atomic_write_text
 
 
@@ -37,6 +37,18 @@ def _unjudged(r: Result) -> bool:
     return r.verdict is Verdict.INCONCLUSIVE and r.too_few_samples
 
 
+def _measures(o, ttr: float | None, never: bool) -> str:
+    """One line of a phase's (or an operation's) numbers, the same for every row."""
+    outage = o.longest_outage.duration_s if o.longest_outage else None
+    stall = o.longest_stall.duration_s if o.longest_stall else None
+    return (f"requests {o.requests} ({o.failures} failed), availability "
+            f"{format_value('availability', o.availability)}, p50 {format_value('latency_p50', o.latency_p50_s)}, "
+            f"p99 {format_value('latency_p99', o.latency_p99_s)}, throughput "
+            f"{format_value('throughput', o.throughput_rps)}, time to recover "
+            f"{'never' if never else format_value('time_to_recover', ttr)}, longest outage "
+            f"{format_value('longest_outage', outage)}, longest stall {format_value('longest_stall', stall)}")
+
+
 def _summary(r: Result) -> str:
     o = r.overall
     lines = [
@@ -47,7 +59,13 @@ def _summary(r: Result) -> str:
         f"latency_p99: {format_value('latency_p99', o.latency_p99_s)}",
         f"time_to_recover: {format_value('time_to_recover', r.time_to_recover_s)}",
         f"longest_outage: {format_value('longest_outage', r.longest_outage.duration_s if r.longest_outage else None)}",
+        f"longest_stall: {format_value('longest_stall', r.longest_stall.duration_s if r.longest_stall else None)}",
     ]
+    for op in r.operations:
+        ttr, never = operation_ttr(r, op)
+        pm = o.for_operation(op)
+        if pm is not None:
+            lines.append(f"operation {op}: {_measures(pm, ttr, never)}")
     lines += [f"reason: {x}" for x in r.reasons]
     return "\n".join(lines)
 
