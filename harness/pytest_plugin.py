@@ -92,7 +92,7 @@ class ExperimentItem(pytest.Item):
         self.result = result
         self.user_properties.append(("verdict", result.verdict.value))
         for a in result.assertions:
-            self.user_properties.append((f"{a.scope}:{a.metric}" if hasattr(a, "scope") else a.metric, a.message))
+            self.user_properties.append((f"{a.scope}:{a.key}", a.message))
         out_dir = self.config.getoption(REPORT_DIR_OPTION)
         if out_dir:
             from harness.report import write_reports
