@@ -21,7 +21,6 @@ Definition also in docs/results-schema.md.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -44,33 +43,36 @@ def longest_stall(samples: Sequence[Sample], start: float, end: float, t0: float
     if end <= start or not samples:
         return None
     origin = start if t0 is None else t0
-    # Every request's [start, completion], sorted by completion, with the earliest start among
-    # the requests that complete at or after each position: "what was in flight after c".
-    spans = sorted(((s.t, min(s.t + s.latency_s, end), s.ok) for s in samples), key=lambda x: x[1])
-    ends = [e for _, e, _ in spans]
-    first_start_after = [0.0] * (len(spans) + 1)
-    first_start_after[-1] = float("inf")
-    for i in range(len(spans) - 1, -1, -1):
-        first_start_after[i] = min(spans[i][0], first_start_after[i + 1])
-
-    def in_flight_from(c: float) -> float:
-        """Earliest start of a request still in flight after c (inf when none is)."""
-        return first_start_after[bisect.bisect_right(ends, c)]
+    # Every request's [start, completion], by completion, and the earliest start among the
+    # requests from each position on: "the first request still in flight after position k".
+    spans = sorted(((min(s.t + s.latency_s, end), s.t, s.ok) for s in samples))
+    n = len(spans)
+    first_start_from = [float("inf")] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        first_start_from[k] = min(spans[k][1], first_start_from[k + 1])
 
     best = (0.0, start, start)
-    seen = None                 # the last successful completion so far
-    for t, e, ok in spans:
+    seen: float | None = None       # the last successful completion so far
+    after = 0                       # index of the first request completing after `seen`
+    for k, (e, _, ok) in enumerate(spans):
         if not ok:
             continue
-        left = in_flight_from(seen) if seen is not None else min(x[0] for x in spans)
-        left = max(left, seen) if seen is not None else left
+        if seen is None:
+            left = first_start_from[0]
+        else:
+            while after < n and spans[after][0] <= seen:     # sorted: `after` only moves on
+                after += 1
+            left = max(seen, first_start_from[after])
         if e - left > best[0]:
             best = (e - left, left, e)
-        seen = e
+        seen, after = e, k + 1
     # The tail: requests sent after the last success that never saw one.
-    tail_from = in_flight_from(seen) if seen is not None else min(x[0] for x in spans)
-    if tail_from < float("inf"):
-        left = max(tail_from, seen) if seen is not None else tail_from
-        if end - left > best[0]:
-            best = (end - left, left, end)
+    if seen is None:
+        left = first_start_from[0]
+    else:
+        while after < n and spans[after][0] <= seen:
+            after += 1
+        left = max(seen, first_start_from[after])
+    if left < float("inf") and end - left > best[0]:
+        best = (end - left, left, end)
     return Stall(duration_s=best[0], start_s=best[1] - origin, end_s=best[2] - origin)

@@ -191,10 +191,12 @@ def _faults(record: RunRecord, tl: Timeline, operations: Sequence[str]) -> tuple
     for span in spans(record.faults, record.t_end):
         f = span.fault
         hit = charged(tl, span)
-        per_op = tuple(
-            OperationRecovery(op, time_to_recover(mine, span, exp.recovery_window_s, recovery_bar(exp.slo, op)),
-                              error_window(mine, t0))
-            for op in operations for mine in ([s for s in hit if s.name == op],))
+        per_op = []
+        for op in operations:
+            mine = [s for s in hit if s.name == op]
+            per_op.append(OperationRecovery(
+                op, time_to_recover(mine, span, exp.recovery_window_s, recovery_bar(exp.slo, op)),
+                error_window(mine, t0)))
         out.append(FaultSummary(
             fault=f.fault, action=f.action, targets=tuple(f.targets),
             injected_s=f.injected_t - t0,
@@ -203,7 +205,7 @@ def _faults(record: RunRecord, tl: Timeline, operations: Sequence[str]) -> tuple
             recovery=time_to_recover(hit, span, exp.recovery_window_s, recovery_bar(exp.slo)),
             error_window=error_window(hit, t0),
             issued_s=None if f.issued_t is None else f.issued_t - t0,
-            operations=per_op,
+            operations=tuple(per_op),
         ))
     return tuple(out)
 

@@ -64,3 +64,28 @@ def test_everything_failing_stalls_from_the_first_request_and_nothing_is_unknown
     assert (stall.duration_s, stall.start_s, stall.end_s) == (pytest.approx(1.5), pytest.approx(0.5), 2.0)
     assert longest_stall([], T0, T0 + 2.0, T0) is None
     assert longest_stall(samples, T0, T0, T0) is None
+
+
+def _stall_by_definition(samples, end):
+    """The definition, spelled out quadratically: between consecutive successful completions (and
+    after the last), from the later of that completion and the first start of a request still in
+    flight after it, to the next completion (or the end)."""
+    done = sorted(min(s.t + s.latency_s, end) for s in samples if s.ok)
+    best, prev = 0.0, None
+    for c in [*done, None]:
+        alive = [s.t for s in samples if prev is None or min(s.t + s.latency_s, end) > prev]
+        if alive:
+            left = min(alive) if prev is None else max(prev, min(alive))
+            best = max(best, (end if c is None else c) - left)
+        prev = prev if c is None else c
+    return best
+
+
+def test_the_fast_algorithm_agrees_with_the_definition_on_random_runs():
+    import random
+
+    rng = random.Random(5)
+    for _ in range(500):
+        samples = [Sample(rng.uniform(0, 10), rng.choice([0.01, 0.5, 2.0, rng.uniform(0, 3)]), ok=rng.random() < 0.6)
+                   for _ in range(rng.randint(1, 30))]
+        assert longest_stall(samples, 0.0, 10.0, 0.0).duration_s == pytest.approx(_stall_by_definition(samples, 10.0))
