@@ -71,7 +71,9 @@ def test_two_second_pause_behind_a_long_timeout_is_a_two_second_stall(docker_cli
     # confirmation (`reverted_t`). On a quiet machine that brackets 2.0 s within a few tens of ms.
     lead = min(fault.injected_t - fault.issued_t, 0.25)
     shortest, longest = 2.0 - lead, fault.reverted_t - fault.issued_t
-    stall, outage = result.longest_stall, result.longest_outage
+    # In the fault's window (from its issue): a slow spell of a loaded machine just before the
+    # pause is not the pause's (the whole run's stall would include it).
+    stall, outage = result.phase("fault:freeze-web").longest_stall, result.longest_outage
     print(f"pause bracket {shortest:.4f}..{longest:.4f} s; measured stall {stall.duration_s:.4f} s, "
           f"outage {outage.duration_s:.4f} s; availability {result.overall.availability:.4%}")
     assert shortest - 0.05 <= stall.duration_s <= longest + 0.05, (stall, shortest, longest)
@@ -85,3 +87,4 @@ def test_two_second_pause_behind_a_long_timeout_is_a_two_second_stall(docker_cli
     by = {a.key: a for a in result.assertions}
     assert by["availability"].passed is True
     assert [a.measured for a in result.assertions if a.metric == "longest_stall"] == [stall.duration_s] * 2
+    assert result.longest_stall.duration_s >= stall.duration_s
