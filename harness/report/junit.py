@@ -5,7 +5,9 @@
 * each assertion case: met → pass, not met → <failure>, unknown → <skipped> with the reason; when
   the run as a whole could not be judged (ERROR, too few samples) assertion cases are <skipped>;
 * the measured value goes to the case's <system-out>, and to the suite's properties as
-  `<assertion name>.measured` / `.passed`, next to run_id and verdict.
+  `<assertion name>.measured` / `.passed`, next to run_id and verdict;
+* per operation (request name): one line each in the run case's <system-out>, and properties
+  `operation.<name>.<metric>` (availability, latencies, throughput, outage, stall, TTR).
 """
 
 from __future__ import annotations
@@ -70,9 +72,32 @@ def _summary(r: Result) -> str:
     return "\n".join(lines)
 
 
+def _operation_properties(r: Result) -> dict[str, str]:
+    """`operation.<name>.<metric>` for every operation, over the whole run, in base units
+    ("unknown" when not measured), so CI can chart writes and reads apart."""
+    out: dict[str, str] = {}
+    for op in r.operations:
+        pm = r.overall.for_operation(op)
+        if pm is None:
+            continue
+        ttr, never = operation_ttr(r, op)
+        values = {
+            "requests": pm.requests, "failures": pm.failures, "availability": pm.availability,
+            "latency_p50_s": pm.latency_p50_s, "latency_p99_s": pm.latency_p99_s,
+            "throughput_rps": pm.throughput_rps,
+            "longest_outage_s": pm.longest_outage.duration_s if pm.longest_outage else None,
+            "longest_stall_s": pm.longest_stall.duration_s if pm.longest_stall else None,
+            "time_to_recover_s": None if never else ttr,
+        }
+        for k, v in values.items():
+            out[f"operation.{op}.{k}"] = "unknown" if v is None else repr(v)
+    return out
+
+
 def testsuite(r: Result) -> junit_xml.TestSuite:
     cases = [_run_case(r)]
     props: dict[str, str] = {"run_id": r.run_id, "verdict": r.verdict.value, "started_at": r.started_at}
+    props.update(_operation_properties(r))
     for a in r.assertions:
         measured = "unknown" if a.measured is None else repr(a.measured)
         case = junit_xml.TestCase(

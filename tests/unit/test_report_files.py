@@ -190,5 +190,7 @@ def test_per_operation_figures_overview_and_yaml_as_written(tmp_path):
     assert "# as written" in html and "&#34;metric&#34;" not in html
     props = {p.get("name"): p.get("value") for p in ET.parse(tmp_path / "junit.xml").getroot().iter("property")}
     assert props["slo.transfer.longest_outage.passed"] == "false"
+    assert props["operation.balance.availability"] == "1.0" and props["operation.transfer.failures"] == "75"
+    assert float(props["operation.transfer.longest_outage_s"]) == pytest.approx(1.5, abs=0.03)
     out = ET.parse(tmp_path / "junit.xml").getroot().find(".//testcase[@name='run']/system-out").text
     assert "operation transfer: requests 500 (75 failed)" in out and "longest stall" in out
