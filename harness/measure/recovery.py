@@ -1,27 +1,12 @@
 """What each fault is charged with: its requests, its error window, its time to recover.
 
-Attribution. A fault's *span* starts when the harness issued it (`FaultEvent.issued_t`; it is
-seen to take effect at `injected_t`, later: a kill returns after ~0.1 s, a partition after its
-last rule) and ends when the next fault is issued, or at the end of the run. The fault is
-charged with every request that was in flight at or after the start of its span and started
-before its end: a request that completed before the fault was issued cannot be its victim; one
-that was in flight when it was issued (killed mid-answer) or started while it was landing can.
-A request in flight when the next fault is issued is charged to both.
-
-Error window: the first and last start of a charged failure (the first may precede the span:
-the request was in flight when the fault was issued), and how many there were.
-
-Time to recover (the one definition; docs/results-schema.md holds the same text): windows of
-`recovery_window_s`, the first starting at the span's start and each next one 100 ms later, up
-to the last that fits in the span. Each charged request is placed at its start, or at the
-span's start if it started earlier. A window *meets the bar* when it holds at least one request
-and their availability meets the SLO's availability assertion (>= 99% when the SLO has none).
-Time to recover is the start of the first window from which every later window meets the bar,
-measured from the span's start: 0 when every window meets it, "not recovered" when the last
-window misses it or no window fits. A good window followed by more damage is not a recovery.
-
-Per operation the same is computed over that operation's requests, with the SLO's availability
-assertion for that operation as the bar when there is one.
+The definitions (attribution, error window, time to recover) are written once, in
+docs/results-schema.md ("How the numbers are defined"); this module implements them. In short:
+a fault's span runs from when the harness *issued* it (`FaultEvent.issued_t`, before it was seen
+to take effect at `injected_t`) to when the next fault was issued; it is charged with every
+request in flight at or after that moment and started before the span ends, so failures that
+land while a kill or a partition is still landing are its own; time to recover is where the
+sliding recovery windows over those requests meet the bar for good.
 """
 
 from __future__ import annotations
@@ -110,7 +95,10 @@ def recovery_bar(slo: Sequence[Assertion], operation: str | None = None) -> Asse
 
 def time_to_recover(requests: Sequence[Sample], span: Span, window_s: float, bar: Assertion,
                     step_s: float = RECOVERY_STEP_S) -> FaultRecovery:
-    """Time to recover of one fault over the requests it is charged with (module docstring)."""
+    """Time to recover of one fault over the requests it is charged with (docs/results-schema.md):
+    windows of `window_s`, `step_s` apart from the span's start, each request placed at its start
+    or the span's start if earlier; TTR is the start of the first window from which every window
+    meets `bar` (an empty window does not: nothing answered)."""
     name = span.fault.fault
     windows = int((span.end - span.start - window_s) / step_s + 1e-9) + 1
     if windows <= 0:
