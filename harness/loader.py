@@ -85,7 +85,12 @@ def load_experiment(path: Path | str, *, target: Path | str | None = None,
         if loaded is None:
             loaded = cache[target_dir] = load_target(target_dir)
     exp = _validate(doc, Experiment, {"target": loaded})
-    return exp.model_copy(update={"source": Path(path).resolve()})
+    # Read again for the reports' "as written" view; load_yaml has already bounded the size.
+    try:
+        text: str | None = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        text = None
+    return exp.model_copy(update={"source": Path(path).resolve(), "source_text": text})
 
 
 def experiment_files(paths: Iterable[Path | str]) -> list[Path]:

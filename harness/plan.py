@@ -41,7 +41,9 @@ def render_plan(exp: Experiment) -> str:
     lines.append(f"  target    {exp.target.name} ({exp.target.root})")
     ld = exp.load
     host = f"entry point {ld.host}" if ld.host else "the target's first entry point"
-    lines.append(f"  load      profile {ld.profile}: {ld.users} users, spawn {ld.spawn_rate:g}/s, "
+    pace = (f"open loop, {ld.rate:g} requests/s due, at most {ld.users} in flight" if ld.mode == "open"
+            else f"{ld.users} users")
+    lines.append(f"  load      profile {ld.profile}: {pace}, spawn {ld.spawn_rate:g}/s, "
                  f"request timeout {_s(ld.request_timeout_s)}, via {host}")
     lines.append(f"  duration  {_s(exp.duration_s)} of load")
     lines.append("")
@@ -53,7 +55,7 @@ def render_plan(exp: Experiment) -> str:
     width = max([len(f.name) for f in faults] + [len("recovery")])
     rows: list[tuple[str, str, str]] = []
     if first > 0:
-        steady = "; steady state: " + ", ".join(f"{a.metric} {a.text}" for a in exp.steady_state) \
+        steady = "; steady state: " + ", ".join(f"{a.key} {a.text}" for a in exp.steady_state) \
             if exp.steady_state else ""
         rows.append((f"{_s(0)} - {_s(first)}", "baseline", f"no faults{steady}"))
     for f in faults:
@@ -67,9 +69,9 @@ def render_plan(exp: Experiment) -> str:
     for when, name, what in rows:
         lines.append(f"  {when:>{when_w}}  {name:<{width}}  {what}")
     lines.append("")
-    lines.append("SLO (over the whole run)")
+    lines.append("SLO (over the whole run unless the key names an operation or a phase)")
     for a in exp.slo:
-        lines.append(f"  {a.metric:<18} {a.text}")
+        lines.append(f"  {a.key:<18} {a.text}")
     if exp.abort_if:
         lines.append("")
         lines.append(f"Abort if availability < {exp.abort_if.availability_below * 100:g}% over "

@@ -149,7 +149,7 @@ class ExperimentItem(pytest.Item):
         self.result = result
         self.user_properties.append(("verdict", result.verdict.value))
         for a in result.assertions:
-            self.user_properties.append((f"{a.scope}:{a.metric}" if hasattr(a, "scope") else a.metric, a.message))
+            self.user_properties.append((f"{a.scope}:{a.key}", a.message))
         self._write_reports(record, result)
         if result.verdict == Verdict.ERROR:
             raise HarnessItemError("ERROR (harness, not the system): " + "; ".join(result.reasons))

@@ -28,6 +28,8 @@ class WorkerConfig:
     flush_interval_s: float = 0.05
     hard_cap_slack_s: float = 10.0  # SIGALRM kills the worker this long after max_duration + grace
     env: Mapping[str, str] = field(default_factory=dict)
+    mode: str = "closed"            # "closed": the profile's own pacing; "open": `rate` per second
+    rate: float = 0.0               # open mode: requests due per second (users = most in flight)
 
     def to_line(self) -> bytes:
         d = asdict(self)
@@ -73,6 +75,10 @@ class WorkerConfig:
         need(self.stop_grace_s >= 0, "stop_grace_s must be >= 0")
         need(0 < self.flush_interval_s <= 5, "flush_interval_s must be in (0, 5]")
         need(self.hard_cap_slack_s > 0, "hard_cap_slack_s must be > 0")
+        need(self.mode in ("closed", "open"), f"mode must be 'closed' or 'open', got {self.mode!r}")
+        need(_is_num(self.rate) and math.isfinite(self.rate) and self.rate >= 0,
+             f"rate must be a finite number >= 0, got {self.rate!r}")
+        need(self.mode != "open" or self.rate > 0, "open mode needs a rate > 0")
         need(isinstance(self.env, Mapping)
              and all(isinstance(k, str) and isinstance(v, str) for k, v in self.env.items()),
              "env must map strings to strings")

@@ -66,6 +66,8 @@ class LoadGenerator:
         ready_timeout_s: float = 30.0,
         hard_cap_slack_s: float = 10.0,
         python: str | None = None,
+        mode: str = "closed",
+        rate: float = 0.0,
     ):
         path = Path(locustfile).resolve()
         if stop_grace_s is None:
@@ -74,7 +76,7 @@ class LoadGenerator:
             locustfile=str(path), user_class=user_class, host=host, users=users,
             spawn_rate=float(spawn_rate), request_timeout_s=float(request_timeout_s),
             max_duration_s=float(max_duration_s), stop_grace_s=float(stop_grace_s), env=dict(env),
-            hard_cap_slack_s=float(hard_cap_slack_s),
+            hard_cap_slack_s=float(hard_cap_slack_s), mode=mode, rate=float(rate),
         )
         try:
             self._config.validate()
@@ -298,7 +300,8 @@ class LoadGenerator:
         if frame.kind == wire.BATCH:
             strings.extend(body["n"])
             tab = strings.strings
-            samples = [Sample(t, lat, bool(ok), tab[n], tab[e]) for t, lat, ok, n, e in body["s"]]
+            samples = [Sample(r[0], r[1], bool(r[2]), tab[r[3]], tab[r[4]], r[5] if len(r) > 5 else None)
+                       for r in body["s"]]
             writes = [WriteRecord(wid, "acked" if ok else "unknown", t) for wid, ok, t in body["w"]]
             with self._lock:
                 self._samples.extend(samples)

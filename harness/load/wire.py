@@ -15,13 +15,14 @@ lists faster than per-record struct packing in Python, and it keeps float `repr`
 Kinds and payloads:
 
 ``R`` ready  {"pid", "t_start" (monotonic s, when users started), "users", "spawn_rate",
-             "user_class", "locust"}
-``B`` batch  {"n": [new strings], "s": [[t, latency_s, ok, name_i, error_i], ...],
+             "user_class", "mode", "rate", "locust"}
+``B`` batch  {"n": [new strings], "s": [[t, latency_s, ok, name_i, error_i(, due_t)], ...],
              "w": [[write_id, ok, t], ...], "u": users running}
              Sent every flush interval even when empty (a heartbeat carrying "u").
              Strings (request names and error classes) are interned per stream: each batch
              lists only the strings not sent before, appended in order to the table that
-             starts as [""]; records refer to them by index. ok is 0/1.
+             starts as [""]; records refer to them by index. ok is 0/1. due_t (open-loop
+             load only): monotonic time the request was due, <= t.
 ``E`` end    {"reason", "requests", "failures", "writes", "user_errors" (tasks that raised),
              "t_stop" (monotonic, users stopped),
              "grace_exceeded" (users still in a task after stop_grace_s were killed)}

@@ -11,7 +11,8 @@ Life of a worker:
     process group; the orchestrator decides when load stops and asks for it);
  2. read the config line, import locust, import the locustfile from its path (no sys.path
     changes), find the user class, apply the request timeout;
- 3. start the users, send ``R`` (ready) with the monotonic time they started;
+ 3. in open mode, pace the user class on a shared arrival schedule (harness.load.pacing);
+    start the users, send ``R`` (ready) with the monotonic time they started;
  4. record every request in an ``events.request`` listener and flush batches every 50 ms;
  5. stop on the first of: a ``stop`` line on stdin, stdin EOF (the orchestrator died),
     SIGTERM, max_duration_s, Locust's runner stopping by itself; users get stop_grace_s to
@@ -27,6 +28,8 @@ perf_counter, which is CLOCK_MONOTONIC on Linux: same clock, full float precisio
 Locust's *stats* round it). Error of t: it is late by the time between the end of the response
 and the event firing: microseconds normally; with `catch_response=True` it also includes the
 user's code inside the `with` block (latency itself is unaffected). It never drifts.
+In open mode each sample also carries the monotonic time its request was due (the user's slot
+on the arrival schedule), passed from the user to the listener in the request's context.
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ from typing import Any, Callable
 
 from harness.load import wire
 from harness.load.config import REQUEST_TIMEOUT_ENV, WorkerConfig
+from harness.load.pacing import Arrivals
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+DUE_KEY = "continuum_due_t"     # request context key: when an open-loop request was due
 
 
 class WorkerFailure(Exception):
@@ -122,10 +127,15 @@ class Recorder:
             lat = (rt or 0.0) / 1000.0
             t = now - lat
             if exc is None:
-                samples.append((t, lat, 1, intern(str(name)), 0))
+                rec = [t, lat, 1, intern(str(name)), 0]
             else:
                 failures += 1
-                samples.append((t, lat, 0, intern(str(name)), intern(short_error(exc))))
+                rec = [t, lat, 0, intern(str(name)), intern(short_error(exc))]
+            if ctx:
+                due = ctx.get(DUE_KEY)
+                if isinstance(due, float):
+                    rec.append(min(due, t))     # due no later than sent (clock granularity)
+            samples.append(rec)
             if ctx:
                 wid = ctx.get("write_id")
                 if wid is not None:
@@ -201,6 +211,32 @@ def apply_request_timeout(cls, timeout_s: float) -> list[str]:
     return applied
 
 
+def paced(cls, arrivals: Arrivals):
+    """The profile's user class, its requests due on `arrivals` (open mode).
+
+    Each user takes the next due time whenever it is free (Locust's wait_time hook), sleeps
+    until then, and runs a task of the profile; every request of that task carries the due time
+    in its context (a retry inside the task too: the user has been waiting since then). The
+    first task waits for its slot as well (Locust runs it as soon as the user starts)."""
+
+    def wait_time(self) -> float:
+        due = arrivals.take()
+        self._continuum_due_t = due
+        return max(0.0, due - time.monotonic())
+
+    def on_start(self) -> None:
+        cls.on_start(self)
+        self.wait()
+
+    def context(self) -> dict:
+        ctx = cls.context(self)
+        due = getattr(self, "_continuum_due_t", None)
+        return {**ctx, DUE_KEY: due} if due is not None else ctx
+
+    return type(cls.__name__, (cls,), {"wait_time": wait_time, "on_start": on_start, "context": context,
+                                       "__module__": cls.__module__, "abstract": False})
+
+
 def read_config_line(fd: int) -> tuple[bytes, bytes]:
     """Read up to the first newline, unbuffered; return (line, the bytes read past it)."""
     buf = b""
@@ -245,6 +281,8 @@ def run(out: Wire) -> int:
     module = load_locustfile(cfg.locustfile)
     cls = find_user_class(module, cfg.user_class)
     apply_request_timeout(cls, cfg.request_timeout_s)
+    if cfg.mode == "open":
+        cls = paced(cls, Arrivals(cfg.rate))
 
     try:
         env = Environment(user_classes=[cls], host=cfg.host, stop_timeout=cfg.stop_grace_s or None)
@@ -300,7 +338,7 @@ def run(out: Wire) -> int:
     t_start = time.monotonic()
     out.send(wire.READY, {"pid": os.getpid(), "t_start": t_start, "users": cfg.users,
                           "spawn_rate": cfg.spawn_rate, "user_class": cfg.user_class,
-                          "locust": locust.__version__})
+                          "mode": cfg.mode, "rate": cfg.rate, "locust": locust.__version__})
     flush_g = gevent.spawn(flusher)
     stdin_g = gevent.spawn(watch_stdin, rest)
     cap_g = gevent.spawn_later(cfg.max_duration_s, request_stop, "max_duration")

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from harness.measure.audit import Durability
-from harness.measure.metrics import ErrorWindow, FaultRecovery, Outage, PhaseMetrics
+from harness.measure.metrics import Outage, PhaseMetrics
+from harness.measure.recovery import ErrorWindow, FaultRecovery
+from harness.measure.stalls import Stall
 from harness.measure.timeline import Step
 from harness.model.experiment import Experiment
 
@@ -60,7 +62,7 @@ def suite_exit_code(results: Iterable["Result"]) -> int:
 @dataclass(frozen=True)
 class AssertionOutcome:
     kind: str                   # "slo" | "steady_state"
-    scope: str                  # phase it was evaluated on: "overall", "baseline", "recovery"
+    scope: str                  # phase it was evaluated on: "overall", "baseline", "recovery", "fault:<name>"
     metric: str
     op: str
     threshold: float
@@ -69,13 +71,31 @@ class AssertionOutcome:
     passed: bool | None         # None: unknown
     message: str                # "availability 99.41% < required >= 99.9%"
     unit: str = ""              # METRICS kind: ratio, seconds, count, rate
+    operation: str | None = None    # only requests of this name; None: every request
+    phase: str | None = None        # the phase as written after "@" (None: not narrowed)
+
+    @property
+    def key(self) -> str:
+        """The assertion's key as written: "availability", "transfer.longest_outage@kill-primary"."""
+        return (f"{self.operation}." if self.operation else "") + self.metric + \
+            (f"@{self.phase}" if self.phase else "")
 
     @property
     def name(self) -> str:
-        """Stable identifier, e.g. "slo.availability" or "steady_state.baseline.latency_p99"."""
+        """Stable identifier: "slo.availability", "slo.transfer.longest_outage@kill-primary",
+        "steady_state.baseline.latency_p99"."""
         if self.kind == "slo":
-            return f"slo.{self.metric}"
-        return f"{self.kind}.{self.scope}.{self.metric}"
+            return f"slo.{self.key}"
+        return f"{self.kind}.{self.scope}.{self.key}"
+
+
+@dataclass(frozen=True)
+class OperationRecovery:
+    """One fault as one operation saw it."""
+
+    operation: str
+    recovery: FaultRecovery
+    error_window: ErrorWindow | None
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,19 @@ class FaultSummary:
     detail: str
     recovery: FaultRecovery
     error_window: ErrorWindow | None
+    issued_s: float | None = None                   # when the harness issued it (≤ injected_s)
+    operations: tuple[OperationRecovery, ...] = ()  # per operation
+
+    @property
+    def start_s(self) -> float:
+        """Where its span starts: when it was issued (see harness.measure.recovery)."""
+        return self.injected_s if self.issued_s is None else self.issued_s
+
+    def for_operation(self, operation: str) -> OperationRecovery | None:
+        for o in self.operations:
+            if o.operation == operation:
+                return o
+        return None
 
 
 @dataclass(frozen=True)
@@ -113,6 +146,9 @@ class Result:
     durability: Durability
     timeline: tuple[Step, ...]              # STEP_S buckets from t0 to t_end
     notes: tuple[NoteSummary, ...] = ()
+    longest_stall: Stall | None = None      # over the whole run
+    operations: tuple[str, ...] = ()        # request names seen, sorted
+    operation_timelines: tuple[tuple[str, tuple[Step, ...]], ...] = ()  # per operation, as `timeline`
     aborted: str | None = None
     harness_error: str | None = None
     interrupted: bool = False

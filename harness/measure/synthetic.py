@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 from typing import Callable, Sequence
 
+from harness.measure.recovery import fault_start
 from harness.model.assertions import Assertion
 from harness.model.experiment import Experiment, LoadSpec
 from harness.model.record import AuditSnapshot, FaultEvent, Note, Phase, RunRecord, Sample, WriteRecord
@@ -18,14 +19,16 @@ from harness.model.target import AuditSpec, Target
 
 def steady_samples(t0: float, t_end: float, rate: float, latency_s: float = 0.01,
                    fails: Callable[[float, float], bool] | None = None, jitter_s: float = 0.0,
-                   seed: int = 0, error: str = "ConnectionError", name: str = "transfer") -> list[Sample]:
-    """Requests started every 1/rate s in [t0, t_end); `fails(t, latency)` marks failures."""
+                   seed: int = 0, error: str = "ConnectionError", name: str = "transfer",
+                   latency: Callable[[float], float] | None = None) -> list[Sample]:
+    """Requests started every 1/rate s in [t0, t_end); `fails(t, latency)` marks failures;
+    `latency(t)`, when given, replaces `latency_s` (a slowdown at a known time)."""
     rng = random.Random(seed)
     out: list[Sample] = []
     n = int(round((t_end - t0) * rate))
     for k in range(n):
         t = t0 + k / rate
-        lat = latency_s + (rng.uniform(0, jitter_s) if jitter_s else 0.0)
+        lat = (latency(t) if latency else latency_s) + (rng.uniform(0, jitter_s) if jitter_s else 0.0)
         bad = bool(fails and fails(t, lat))
         out.append(Sample(t=t, latency_s=lat, ok=not bad, name=name, error=error if bad else ""))
     return out
@@ -63,12 +66,12 @@ def make_record(samples: Sequence[Sample], *, experiment: Experiment | None = No
 def _phases_from_faults(t0: float, t_end: float, faults: Sequence[FaultEvent]) -> list[Phase]:
     if not faults:
         return [Phase("baseline", t0, t_end)]
-    fs = sorted(faults, key=lambda f: f.injected_t)
-    phases = [Phase("baseline", t0, fs[0].injected_t)]
+    fs = sorted(faults, key=fault_start)
+    phases = [Phase("baseline", t0, fault_start(fs[0]))]
     end = t0
     for f in fs:
         end = max(f.injected_t, f.reverted_t if f.reverted_t is not None else f.injected_t)
-        phases.append(Phase(f"fault:{f.fault}", f.injected_t, end))
+        phases.append(Phase(f"fault:{f.fault}", fault_start(f), end))
     phases.append(Phase("recovery", end, t_end))
     return phases
 

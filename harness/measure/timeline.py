@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from harness.measure.omission import felt_latencies
 from harness.model import Sample
 
 STEP_S = 0.1    # the downsampled timeline's resolution (reports, compare)
@@ -42,8 +43,8 @@ class Step:
     offset_s: float
     ok: int
     failed: int
-    p50_s: float | None         # over the step's successful requests
-    p99_s: float | None
+    p50_s: float | None         # over the step's successful requests, as users felt them
+    p99_s: float | None         # (corrected for coordinated omission, harness.measure.omission)
 
 
 class Timeline:
@@ -56,6 +57,7 @@ class Timeline:
         for s in self.samples:
             ok_prefix.append(ok_prefix[-1] + (1 if s.ok else 0))
         self._ok_prefix = ok_prefix
+        self.max_latency_s: float = max((s.latency_s for s in self.samples), default=0.0)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -73,8 +75,18 @@ class Timeline:
         i, j = self._bounds(start, end)
         return j - i, self._ok_prefix[j] - self._ok_prefix[i]
 
-    def steps(self, t0: float, t_end: float, step_s: float = STEP_S) -> tuple[Step, ...]:
-        """Downsample [t0, t_end] into buckets of `step_s`; the last bucket also takes t_end."""
+    def operations(self) -> tuple[str, ...]:
+        """The request names seen, sorted."""
+        return tuple(sorted({s.name for s in self.samples}))
+
+    def only(self, operation: str) -> "Timeline":
+        """The samples of one operation, as a Timeline of their own."""
+        return Timeline([s for s in self.samples if s.name == operation])
+
+    def steps(self, t0: float, t_end: float, step_s: float = STEP_S,
+              interval_s: float | None = None) -> tuple[Step, ...]:
+        """Downsample [t0, t_end] into buckets of `step_s`; the last bucket also takes t_end.
+        `interval_s`: a closed-loop user's expected interval, for the latency correction."""
         out: list[Step] = []
         if t_end <= t0:
             return ()
@@ -83,8 +95,8 @@ class Timeline:
             a = t0 + k * step_s
             b = t_end + 1e-9 if k == n - 1 else t0 + (k + 1) * step_s
             chunk = self.between(a, b)
-            lat = sorted(s.latency_s for s in chunk if s.ok)
-            ok = len(lat)
+            ok = sum(1 for s in chunk if s.ok)
+            lat = sorted(felt_latencies(chunk, interval_s))
             out.append(Step(round(k * step_s, 6), ok, len(chunk) - ok,
                             percentile(lat, 50), percentile(lat, 99)))
         return tuple(out)

@@ -13,8 +13,11 @@ Verdict rules, first match wins:
                  successful request for a latency, no requests at all in a phase, ...).
 6. PASS
 
-SLO assertions are evaluated over the whole run ("overall"); steady-state assertions on the
-"baseline" and the "recovery" phase separately (each phase that was recorded).
+SLO assertions are evaluated over the whole run ("overall") unless their key names a phase
+(`latency_p50@slow-app-1`: that fault's window); steady-state assertions on the "baseline" and
+the "recovery" phase separately (each phase that was recorded), or on the one they name. A key
+that names an operation (`transfer.longest_outage`) is judged on that operation's requests only;
+an operation or phase with no requests is unknown (INCONCLUSIVE), never a pass.
 """
 
 from __future__ import annotations
@@ -22,25 +25,28 @@ from __future__ import annotations
 from typing import Sequence
 
 from harness.measure.audit import Durability, durability
-from harness.measure.metrics import (
-    PhaseMetrics,
-    error_windows,
-    phase_metrics,
-    recovery_threshold,
-    time_to_recover,
+from harness.measure.metrics import PhaseMetrics, phase_with_operations
+from harness.measure.omission import expected_interval
+from harness.measure.recovery import charged, error_window, recovery_bar, spans, time_to_recover
+from harness.measure.result import (
+    AssertionOutcome,
+    FaultSummary,
+    NoteSummary,
+    OperationRecovery,
+    Result,
+    Verdict,
 )
-from harness.measure.result import AssertionOutcome, FaultSummary, NoteSummary, Result, Verdict
 from harness.measure.timeline import Timeline
 from harness.model import METRICS, Assertion, RunRecord
+from harness.model.assertions import STEADY_PHASES
 
 _NEGATION = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!="}
-STEADY_SCOPES = ("baseline", "recovery")
+STEADY_SCOPES = STEADY_PHASES
 
 
-def _span_end(fault, faults, t_end: float) -> float:
-    """A fault is judged until the next fault lands (or the run ends)."""
-    later = [f.injected_t for f in faults if f.injected_t > fault.injected_t]
-    return min([t_end, *later])
+def phase_name(phase: str) -> str:
+    """A phase as written after "@" → the recorded phase's name ("slow-app-1" → "fault:slow-app-1")."""
+    return phase if phase in STEADY_PHASES else f"fault:{phase}"
 
 
 def format_value(metric: str, value: float | None, decimals: int = 2) -> str:
@@ -65,22 +71,23 @@ def format_value(metric: str, value: float | None, decimals: int = 2) -> str:
 
 def _message(a: Assertion, measured: float, passed: bool, prefix: str) -> str:
     if passed:
-        return f"{prefix}{a.metric} {format_value(a.metric, measured)} meets {a.text}"
+        return f"{prefix}{a.key} {format_value(a.metric, measured)} meets {a.text}"
     # Never print "99.90% < required >= 99.9%": add digits until the shown value differs.
     shown = format_value(a.metric, measured)
     for d in range(3, 9):
         if measured == a.threshold or shown != format_value(a.metric, a.threshold, d - 1):
             break
         shown = format_value(a.metric, measured, d)
-    return f"{prefix}{a.metric} {shown} {_NEGATION[a.op]} required {a.text}"
+    return f"{prefix}{a.key} {shown} {_NEGATION[a.op]} required {a.text}"
 
 
 def _phase_value(metric: str, pm: PhaseMetrics) -> tuple[float | None, str]:
     """(value, why unknown) of a metric computed from one phase."""
+    where = pm.name if pm.operation is None else f"{pm.name} named {pm.operation!r}"
     if metric in ("availability", "error_rate", "throughput") and pm.requests == 0:
-        return None, f"no requests in {pm.name}"
+        return None, f"no requests in {where}"
     if metric.startswith("latency_") and pm.successes == 0:
-        return None, f"no successful requests in {pm.name}"
+        return None, f"no successful requests in {where}"
     value = {
         "availability": pm.availability,
         "error_rate": pm.error_rate,
@@ -90,8 +97,20 @@ def _phase_value(metric: str, pm: PhaseMetrics) -> tuple[float | None, str]:
         "latency_max": pm.latency_max_s,
         "throughput": pm.throughput_rps,
         "longest_outage": pm.longest_outage.duration_s if pm.longest_outage else None,
+        "longest_stall": pm.longest_stall.duration_s if pm.longest_stall else None,
     }[metric]
-    return value, "" if value is not None else f"{pm.name} is empty"
+    return value, "" if value is not None else f"no requests in {where}"
+
+
+def operation_ttr(result: Result, operation: str) -> tuple[float | None, bool]:
+    """(time to recover, never recovered) of one operation over every fault of a result: the
+    worst fault's, as the run-level figure is for every request."""
+    recs = [o.recovery for f in result.faults for o in f.operations if o.operation == operation]
+    if not recs:
+        return None, False
+    if any(not r.recovered for r in recs):
+        return None, True
+    return max(r.time_to_recover_s for r in recs), False  # type: ignore[type-var]
 
 
 def _durability_value(metric: str, d: Durability) -> tuple[float | None, str]:
@@ -103,23 +122,36 @@ def _durability_value(metric: str, d: Durability) -> tuple[float | None, str]:
 
 
 def _check(a: Assertion, kind: str, scope: str, pm: PhaseMetrics | None, d: Durability,
-           faults: Sequence[FaultSummary], ttr: float | None) -> AssertionOutcome:
+           faults: Sequence[FaultSummary], operations: Sequence[str]) -> AssertionOutcome:
     prefix = "" if kind == "slo" else f"{scope}: "
+    key = a.key
 
     def outcome(measured: float | None, passed: bool | None, message: str) -> AssertionOutcome:
         return AssertionOutcome(kind, scope, a.metric, a.op, a.threshold, a.text, measured, passed,
-                                message, METRICS.get(a.metric, ""))
+                                message, METRICS.get(a.metric, ""), a.operation, a.phase)
+
+    def unknown(why: str) -> AssertionOutcome:
+        return outcome(None, None, f"{prefix}{key} unknown: {why} (required {a.text})")
+
+    if a.operation is not None and a.operation not in operations:
+        seen = ", ".join(operations) or "none"
+        return unknown(f"no request named {a.operation!r} was sent (the run's operations: {seen})")
 
     if a.metric == "time_to_recover":
-        if not faults:
-            return outcome(None, None, f"{prefix}time_to_recover unknown: no fault was injected (required {a.text})")
-        never = [f for f in faults if not f.recovery.recovered]
+        judged = [f for f in faults if a.phase is None or f.fault == a.phase]
+        if not judged:
+            return unknown("no fault was injected" if a.phase is None else f"fault {a.phase} was not injected")
+        recoveries = [(f, f.recovery if a.operation is None else f.for_operation(a.operation).recovery)  # type: ignore[union-attr]
+                      for f in judged]
+        never = [(f, r) for f, r in recoveries if not r.recovered]
         if never:
-            f = never[0]
+            f, r = never[0]
+            who = "" if a.operation is None else f" for {a.operation}"
             return outcome(None, False, (
-                f"{prefix}time_to_recover: fault {f.fault} never recovered before the run ended "
-                f"(no {f.recovery.window_s:g} s window with availability >= "
-                f"{format_value('availability', f.recovery.threshold)}); required {a.text}"))
+                f"{prefix}{key}: fault {f.fault} never recovered{who} before the run ended "
+                f"(no {r.window_s:g} s window with availability >= "
+                f"{format_value('availability', r.threshold)}); required {a.text}"))
+        ttr = max(r.time_to_recover_s for _, r in recoveries)  # type: ignore[type-var]
         return outcome(ttr, a.holds(ttr), _message(a, ttr, a.holds(ttr), prefix))
 
     if a.metric in ("lost_writes", "unexpected_writes", "money_conserved"):
@@ -127,11 +159,55 @@ def _check(a: Assertion, kind: str, scope: str, pm: PhaseMetrics | None, d: Dura
     elif pm is None:
         value, why = None, f"phase {scope} was not recorded"
     else:
-        value, why = _phase_value(a.metric, pm)
+        if a.operation is not None:
+            pm = pm.for_operation(a.operation)
+        value, why = _phase_value(a.metric, pm) if pm is not None else (None, "not measured")
     if value is None:
-        return outcome(None, None, f"{prefix}{a.metric} unknown: {why} (required {a.text})")
+        return unknown(why)
     passed = a.holds(value)
     return outcome(value, passed, _message(a, value, passed, prefix))
+
+
+def _intervals(record: RunRecord, tl: Timeline, operations: Sequence[str]) -> dict[str | None, float | None]:
+    """Closed-loop users' expected interval between requests (all, and per operation), from the
+    baseline's pace: users / requests per second. Open-loop samples carry their due times and
+    need none (harness.measure.omission)."""
+    if record.experiment.load.mode != "closed":
+        return {}
+    base = next((p for p in record.phases if p.name == "baseline"), None)
+    start, end = (base.start_t, base.end_t) if base is not None and base.end_t > base.start_t \
+        else (record.t0, record.t_end)
+    users = record.experiment.load.users
+    chunk = tl.between(start, end)
+    out: dict[str | None, float | None] = {None: expected_interval(users, len(chunk), end - start)}
+    for op in operations:
+        out[op] = expected_interval(users, sum(1 for s in chunk if s.name == op), end - start)
+    return out
+
+
+def _faults(record: RunRecord, tl: Timeline, operations: Sequence[str]) -> tuple[FaultSummary, ...]:
+    exp, t0 = record.experiment, record.t0
+    out = []
+    for span in spans(record.faults, record.t_end):
+        f = span.fault
+        hit = charged(tl, span)
+        per_op = []
+        for op in operations:
+            mine = [s for s in hit if s.name == op]
+            per_op.append(OperationRecovery(
+                op, time_to_recover(mine, span, exp.recovery_window_s, recovery_bar(exp.slo, op)),
+                error_window(mine, t0)))
+        out.append(FaultSummary(
+            fault=f.fault, action=f.action, targets=tuple(f.targets),
+            injected_s=f.injected_t - t0,
+            reverted_s=None if f.reverted_t is None else f.reverted_t - t0,
+            detail=f.detail,
+            recovery=time_to_recover(hit, span, exp.recovery_window_s, recovery_bar(exp.slo)),
+            error_window=error_window(hit, t0),
+            issued_s=None if f.issued_t is None else f.issued_t - t0,
+            operations=tuple(per_op),
+        ))
+    return tuple(out)
 
 
 def evaluate(record: RunRecord) -> Result:
@@ -139,36 +215,29 @@ def evaluate(record: RunRecord) -> Result:
     exp = record.experiment
     t0, t_end = record.t0, record.t_end
     tl = Timeline(record.samples)
+    operations = tl.operations()
+    intervals = _intervals(record, tl, operations)
 
-    overall = phase_metrics("overall", tl.between(t0, t_end + 1e-9), t0, t_end, t0)
-    phases = [overall] + [phase_metrics(p.name, tl.between(p.start_t, p.end_t), p.start_t, p.end_t, t0)
-                          for p in record.phases]
+    def measure(name: str, start: float, end: float, included_end: float) -> PhaseMetrics:
+        return phase_with_operations(name, tl.between(start, included_end), start, end, t0, operations, intervals)
+
+    overall = measure("overall", t0, t_end, t_end + 1e-9)
+    phases = [overall] + [measure(p.name, p.start_t, p.end_t, p.end_t) for p in record.phases]
     by_name = {p.name: p for p in phases}
 
-    bar = recovery_threshold(exp.slo)
-    windows = error_windows(tl, record.faults, t0, t_end)
-    faults = tuple(
-        FaultSummary(
-            fault=f.fault, action=f.action, targets=tuple(f.targets),
-            injected_s=f.injected_t - t0,
-            reverted_s=None if f.reverted_t is None else f.reverted_t - t0,
-            detail=f.detail,
-            recovery=time_to_recover(tl, f, _span_end(f, record.faults, t_end), exp.recovery_window_s, bar),
-            error_window=windows.get(f.fault),
-        )
-        for f in sorted(record.faults, key=lambda f: f.injected_t)
-    )
+    faults = _faults(record, tl, operations)
     ttr_values = [f.recovery.time_to_recover_s for f in faults]
     ttr = max(ttr_values) if faults and all(v is not None for v in ttr_values) else None  # type: ignore[type-var]
     dur = durability(record.writes, record.audit)
 
-    outcomes: list[AssertionOutcome] = [
-        _check(a, "slo", "overall", overall, dur, faults, ttr) for a in exp.slo
-    ]
-    scopes = [s for s in STEADY_SCOPES if s in by_name] or ["baseline"]
+    outcomes: list[AssertionOutcome] = []
+    for a in exp.slo:
+        scope = "overall" if a.phase is None else phase_name(a.phase)
+        outcomes.append(_check(a, "slo", scope, by_name.get(scope), dur, faults, operations))
+    recorded = [s for s in STEADY_SCOPES if s in by_name] or ["baseline"]
     for a in exp.steady_state:
-        for scope in scopes:
-            outcomes.append(_check(a, "steady_state", scope, by_name.get(scope), dur, faults, ttr))
+        for scope in ([a.phase] if a.phase else recorded):
+            outcomes.append(_check(a, "steady_state", scope, by_name.get(scope), dur, faults, operations))
 
     failed = [o.message for o in outcomes if o.passed is False]
     unknown = [o.message for o in outcomes if o.passed is None]
@@ -200,8 +269,12 @@ def evaluate(record: RunRecord) -> Result:
         faults=faults,
         time_to_recover_s=ttr,
         longest_outage=overall.longest_outage,
+        longest_stall=overall.longest_stall,
+        operations=operations,
+        operation_timelines=tuple((op, tl.only(op).steps(t0, t_end, interval_s=intervals.get(op)))
+                                  for op in operations),
         durability=dur,
-        timeline=tl.steps(t0, t_end),
+        timeline=tl.steps(t0, t_end, interval_s=intervals.get(None)),
         notes=tuple(NoteSummary(n.t - t0, n.text, n.author) for n in sorted(record.notes, key=lambda n: n.t)),
         aborted=record.aborted,
         harness_error=record.harness_error,

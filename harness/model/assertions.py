@@ -1,7 +1,19 @@
-"""Assertions: a metric, a comparison and a threshold in the metric's base unit.
+"""Assertions: a metric, a comparison and a threshold in the metric's base unit, optionally
+narrowed to one operation (a request name of the load profile) and one phase.
 
-The metric catalogue (`METRICS`) and the threshold grammar live here and nowhere else: the
-loader, the JSON Schema, the verdict and the docs table all read them.
+The metric catalogue (`METRICS`), the key grammar and the threshold grammar live here and
+nowhere else: the loader, the JSON Schema, the verdict and the docs table all read them.
+
+A key is ``[OPERATION.]METRIC[@PHASE]``:
+
+* ``availability``                  every request, the whole run (an SLO) or each steady phase;
+* ``transfer.longest_outage``       only the requests named ``transfer`` (writes only);
+* ``latency_p50@slow-app-1``        only requests that started in that fault's window;
+* ``transfer.availability@recovery`` both. PHASE is ``baseline``, ``recovery`` or a fault's name.
+
+Which phases exist depends on the experiment's faults, so `harness.model.experiment` checks
+the phase names; an operation cannot be checked before the run (a locustfile names its
+requests when it runs), so an operation that sent nothing measures as unknown, never a pass.
 """
 
 from __future__ import annotations
@@ -9,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 
 from harness.model.base import At, Model
 from harness.model.units import MAX_TEXT, got, short
@@ -27,6 +39,7 @@ METRICS: dict[str, UnitKind] = {
     "latency_max": "seconds",
     "time_to_recover": "seconds",
     "longest_outage": "seconds",
+    "longest_stall": "seconds",
     "throughput": "rate",
     "lost_writes": "count",
     "unexpected_writes": "count",
@@ -34,6 +47,18 @@ METRICS: dict[str, UnitKind] = {
 }
 # Metrics computed from the durability read-back; a target must declare one to use them.
 AUDIT_METRICS = ("lost_writes", "unexpected_writes", "money_conserved")
+# Phases every run with faults has; any other phase in a key names a fault (its window).
+STEADY_PHASES = ("baseline", "recovery")
+MAX_OPERATION = 100
+
+# [OPERATION.]METRIC[@PHASE]. The operation may hold dots (request names are free text), so the
+# metric is the last dotted word before "@"; "@" itself is not allowed in an operation.
+_METRIC_ALT = "|".join(sorted(METRICS, key=len, reverse=True))
+PHASE_PATTERN = r"[a-z][a-z0-9._-]*"
+KEY_PATTERN = rf"^(?:[^@]{{1,{MAX_OPERATION}}}\.)?(?:{_METRIC_ALT})(?:@{PHASE_PATTERN})?$"
+_KEY = re.compile(rf"(?:(?P<op>[^@]{{1,{MAX_OPERATION}}})\.)?(?P<metric>[a-z0-9_]+)(?:@(?P<phase>{PHASE_PATTERN}))?")
+KEY_HELP = ("METRIC, OPERATION.METRIC (requests of that name only), METRIC@PHASE (baseline, "
+            "recovery or a fault's name) or OPERATION.METRIC@PHASE")
 
 # One way to match: an operator, optional single spaces, a number, an optional unit.
 THRESHOLD_PATTERN = r"^ *(?:>=|<=|==|>|<) *[0-9]+(?:\.[0-9]+)? *(?:%|ms|s|m|/s)? *$"
@@ -46,6 +71,8 @@ class Assertion(Model):
     op: Op
     threshold: float                # in the metric's base unit (ratio, seconds, count, per second)
     text: str                       # as written, for messages: ">= 99.9%"
+    operation: str | None = None    # only requests with this name; None: every request
+    phase: str | None = None        # "baseline", "recovery" or a fault's name; None: see verdict
 
     def __init__(self, metric: str | None = None, op: str | None = None, threshold: float | None = None,
                  text: str | None = None, **kw: Any):
@@ -53,6 +80,21 @@ class Assertion(Model):
         given = {k: v for k, v in (("metric", metric), ("op", op), ("threshold", threshold), ("text", text))
                  if v is not None}
         super().__init__(**given, **kw)
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An assertion over every request of the whole run dumps as it always did (reports, compare).
+        data = handler(self)
+        for k in ("operation", "phase"):
+            if data.get(k) is None:
+                data.pop(k, None)
+        return data
+
+    @property
+    def key(self) -> str:
+        """The key as written: ``transfer.availability@recovery``."""
+        return (f"{self.operation}." if self.operation else "") + self.metric + \
+            (f"@{self.phase}" if self.phase else "")
 
     def holds(self, value: float) -> bool:
         return {
@@ -110,34 +152,59 @@ def parse_threshold(metric: str, text: Any) -> Assertion:
     return Assertion(metric=metric, op=op, threshold=threshold, text=stripped)  # type: ignore[arg-type]
 
 
+def parse_key(key: Any) -> tuple[str | None, str, str | None]:
+    """``[OPERATION.]METRIC[@PHASE]`` → (operation, metric, phase). ValueError with the reason."""
+    if not isinstance(key, str) or len(key) > MAX_OPERATION + 64:
+        raise ValueError(f"expected {KEY_HELP}, {got(key)}")
+    m = _KEY.fullmatch(key)
+    if not m:
+        raise ValueError(f"{key!r} is not an accepted key here; expected {KEY_HELP}, with METRIC "
+                         f"one of: {', '.join(sorted(METRICS))}")
+    op, metric, phase = m.group("op"), m.group("metric"), m.group("phase")
+    if metric not in METRICS:
+        raise ValueError(f"{key!r} is not an accepted key here: unknown metric {metric!r}; expected "
+                         f"one of: {', '.join(sorted(METRICS))}")
+    if op is not None and op != op.strip():
+        raise ValueError(f"{key!r}: the operation {op!r} starts or ends with a space")
+    if metric in AUDIT_METRICS and (op or phase):
+        raise ValueError(f"{key!r}: {metric} is about the whole run's writes; it takes no "
+                         "operation or phase")
+    if metric == "time_to_recover" and phase in STEADY_PHASES:
+        raise ValueError(f"{key!r}: time_to_recover is measured per fault; name a fault after "
+                         f"'@', not {phase!r}")
+    return op, metric, phase
+
+
 def _assertions(value: Any) -> tuple[Assertion, ...]:
-    """{metric: threshold | [low, high]} → assertions, each error placed on its value."""
+    """{key: threshold | [low, high]} → assertions, each error placed on its key or value."""
     if isinstance(value, tuple) and all(isinstance(a, Assertion) for a in value):
         return value
     if not isinstance(value, dict):
         raise ValueError(f"expected a mapping of metric to threshold, {got(value)}")
     out: list[Assertion] = []
-    for metric, spec in value.items():
-        if metric not in METRICS:
-            raise At(f"{metric!r} is not an accepted key here; expected one of: "
-                     f"{', '.join(sorted(METRICS))}", metric, key=True)
+    for key, spec in value.items():
+        try:
+            op, metric, phase = parse_key(key)
+        except ValueError as exc:
+            raise At(str(exc), key, key=True) from None
         if isinstance(spec, list):
             if not 1 <= len(spec) <= 2:
-                raise At("a range is a list of one or two thresholds", metric)
-            texts = [(t, (metric, j)) for j, t in enumerate(spec)]
+                raise At("a range is a list of one or two thresholds", key)
+            texts = [(t, (key, j)) for j, t in enumerate(spec)]
         else:
-            texts = [(spec, (metric,))]
+            texts = [(spec, (key,))]
         for text, path in texts:
             try:
-                out.append(parse_threshold(metric, text))
+                a = parse_threshold(metric, text)
             except ValueError as exc:
                 raise At(str(exc), *path) from None
+            out.append(a.model_copy(update={"operation": op, "phase": phase}) if op or phase else a)
     return tuple(out)
 
 
 _ASSERTIONS_SCHEMA = {
     "type": "object",
-    "propertyNames": {"enum": sorted(METRICS)},
+    "propertyNames": {"pattern": KEY_PATTERN, "description": KEY_HELP},
     "additionalProperties": {
         "anyOf": [{"type": "string", "pattern": THRESHOLD_PATTERN},
                   {"type": "array", "minItems": 1, "maxItems": 2,

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, mod
 
 from harness.faults import FaultUnion
 from harness.faults.base import FaultSpec
-from harness.model.assertions import AUDIT_METRICS, Assertions
+from harness.model.assertions import AUDIT_METRICS, STEADY_PHASES, Assertions
 from harness.model.base import At, Internal, Model, internal
 from harness.model.target import IDENT_PATTERN, Target
 from harness.model.units import PERCENT_PATTERN, Bounded, Duration, Name, Text, got, parse_percent
@@ -23,8 +23,10 @@ from harness.model.units import PERCENT_PATTERN, Bounded, Duration, Name, Text, 
 MAX_DURATION_S = 6 * 3600.0         # one experiment
 MAX_REQUEST_TIMEOUT_S = 60.0
 MAX_FAULTS = 100
-Users = Bounded(int, ge=1, le=5000, description="concurrent users")
+MAX_RATE = 20_000.0               # open-loop arrivals per second (one worker does ~10 000 at best)
+Users = Bounded(int, ge=1, le=5000, description="concurrent users (open mode: the most requests in flight)")
 SpawnRate = Bounded(float, gt=0, le=5000, description="users started per second")
+RATE_PATTERN = r"^[0-9]+(?:\.[0-9]+)? ?/s$"
 
 
 def _profile(value: Any) -> str:
@@ -36,13 +38,32 @@ def _profile(value: Any) -> str:
 
 
 class LoadSpec(Model):
+    """How load is offered. `closed` (default): `users` users, each sending its next request when
+    the last one answered and the profile's wait time passed, so a slow system is sent less;
+    its latency is corrected for coordinated omission when measured (docs/results-schema.md).
+    `open`: requests are due at a constant `rate` whatever the system does (as wrk2 and k6's
+    constant-arrival-rate executor), `users` is the most that may be in flight at once, and each
+    request's latency counts from when it was due."""
+
     profile: Annotated[str, BeforeValidator(_profile), WithJsonSchema(
         {"type": "string", "pattern": IDENT_PATTERN,
          "description": "a load profile offered by the target (x-continuum.load.profiles)"})]
+    mode: Literal["closed", "open"] = "closed"
+    rate: Rate | None = None        # open mode only: requests due per second
     users: Users = 20
     spawn_rate: SpawnRate = 20.0
     request_timeout_s: Duration(max_s=MAX_REQUEST_TIMEOUT_S) = Field(2.0, alias="request_timeout")
     host: Name | None = None        # an entry point instance or service; default: the first
+
+    @model_validator(mode="after")
+    def _mode(self) -> "LoadSpec":
+        if self.mode == "open" and self.rate is None:
+            raise At("open mode sends requests at a constant rate: give one, e.g. rate: 200/s",
+                     "mode")
+        if self.mode == "closed" and self.rate is not None:
+            raise At("rate is for open mode (a closed loop's rate is whatever the system answers); "
+                     "add mode: open or remove rate", "rate", key=True)
+        return self
 
     @model_validator(mode="after")
     def _fits_target(self, info: ValidationInfo) -> "LoadSpec":
@@ -66,6 +87,22 @@ class LoadSpec(Model):
                 raise At(f"load host {self.host!r} is not an entrypoint; valid: "
                          f"{', '.join(dict.fromkeys(valid))}", "host")
         return self
+
+
+def _rate(value: Any) -> float:
+    import re
+
+    if not isinstance(value, str) or len(value) > 32 or not re.fullmatch(RATE_PATTERN, value):
+        raise ValueError(f"expected requests per second such as \"200/s\", {got(value)}")
+    rate = float(value.replace(" ", "")[:-2])
+    if not 0 < rate <= MAX_RATE:
+        raise ValueError(f"{value!r}: the rate must be more than 0/s and at most {MAX_RATE:g}/s")
+    return rate
+
+
+Rate = Annotated[float, BeforeValidator(_rate), WithJsonSchema(
+    {"type": "string", "pattern": RATE_PATTERN,
+     "description": "requests started per second, such as 200/s (open mode)"})]
 
 
 def _ratio(value: Any) -> float:
@@ -111,6 +148,8 @@ class Experiment(Model):
     recovery_window_s: Duration() = Field(3.0, alias="recovery_window")
     min_samples: Bounded(int, ge=0, le=10_000_000) = 100
     source: Internal[Path | None] = internal(None)      # the file it came from
+    # The file's text as the user wrote it (comments and all): reports show this, not a dump.
+    source_text: Internal[str | None] = internal(None)
 
     @model_validator(mode="after")
     def _timeline(self) -> "Experiment":
@@ -146,6 +185,7 @@ class Experiment(Model):
         if self.recovery_window_s > duration:
             raise At(f"{_fmt_s(self.recovery_window_s)} is longer than the maximum "
                      f"{_fmt_s(duration)} (the experiment's duration)", "recovery_window")
+        self._check_phases()
         if self.target.audit is None:
             for key in ("slo", "steady_state"):
                 for a in getattr(self, key):
@@ -155,13 +195,31 @@ class Experiment(Model):
                                  key, a.metric, key=True)
         return self
 
+    def _check_phases(self) -> None:
+        """Phases named in assertion keys (`latency_p50@slow-app-1`) must exist: an SLO may name
+        a fault (its window) or a steady phase; a steady-state check only a steady phase."""
+        faults = [f.name for f in self.faults]
+        for f in faults:
+            if f in STEADY_PHASES:
+                raise At(f"a fault may not be called {f!r}: {', '.join(STEADY_PHASES)} name the "
+                         "phases around the faults", "faults", faults.index(f), "name")
+        for key in ("slo", "steady_state"):
+            allowed = (*STEADY_PHASES, *faults) if key == "slo" else STEADY_PHASES
+            for a in getattr(self, key):
+                if a.phase is None or a.phase in allowed:
+                    continue
+                why = ("steady state is checked on the baseline and the recovery only"
+                       if key == "steady_state" else "no fault has that name")
+                raise At(f"{a.key!r}: {why}; the phase after '@' is one of: "
+                         f"{', '.join(allowed) or 'none (no faults)'}", key, a.key, key=True)
+
     @property
     def description_text(self) -> str:
         return self.description.strip()
 
     def config(self) -> dict[str, Any]:
         """The experiment as plain data for reports (the target by name and path only)."""
-        data = self.model_dump(mode="json", by_alias=True, exclude={"target", "source"})
+        data = self.model_dump(mode="json", by_alias=True, exclude={"target", "source", "source_text"})
         data["target"] = {"name": self.target.name, "root": str(self.target.root)}
         data["faults"] = [dict(f.model_dump(mode="json", by_alias=True), family=f.family())
                           for f in self.faults]

@@ -22,6 +22,7 @@ class Sample:
     ok: bool
     name: str = ""                  # request name in the profile, e.g. "transfer"
     error: str = ""                 # short error class when not ok
+    due_t: float | None = None      # open-loop load: when the request was due (<= t); else None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -30,7 +31,7 @@ from harness.events import (
     RunStarted,
 )
 from harness.measure.result import Result, Verdict, worst_verdict
-from harness.measure.verdict import format_value
+from harness.measure.verdict import format_value, operation_ttr
 
 PROGRESS_EVERY_S = 5.0
 VERDICT_STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.ERROR: "bold magenta",
@@ -206,31 +207,57 @@ class ConsoleReporter:
         self.close()
 
 
+COLUMNS = (("experiment", "left"), ("verdict", "left"), ("availability", "right"), ("p99", "right"),
+           ("throughput", "right"), ("TTR", "right"), ("longest outage", "right"),
+           ("longest stall", "right"), ("lost writes", "right"))
+
+
+def _cells(pm, ttr: float | None, never: bool) -> list[str]:
+    outage = pm.longest_outage.duration_s if pm.longest_outage else None
+    stall = pm.longest_stall.duration_s if pm.longest_stall else None
+    return [format_value("availability", pm.availability, 3), format_value("latency_p99", pm.latency_p99_s),
+            format_value("throughput", pm.throughput_rps),
+            "never" if never else format_value("time_to_recover", ttr),
+            format_value("longest_outage", outage), format_value("longest_stall", stall)]
+
+
 def summary_table(results: Sequence[Result]) -> Table:
+    """One row per experiment, then one per operation when a run sent more than one kind of
+    request (a write outage must not hide behind successful reads)."""
     verdict = worst_verdict(r.verdict for r in results)
     t = Table(title=f"Continuum: {verdict.value}", title_style=VERDICT_STYLE[verdict], show_lines=False)
-    for col, justify in (("experiment", "left"), ("verdict", "left"), ("availability", "right"), ("p99", "right"),
-                         ("TTR", "right"), ("longest outage", "right"), ("lost writes", "right")):
-        t.add_column(col, justify=justify, overflow="fold", min_width=len(col) if col != "experiment" else 12)  # type: ignore[arg-type]
+    for col, justify in COLUMNS:
+        t.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for r in results:
         o = r.overall
-        t.add_row(
-            r.name,
-            Text(r.verdict.value, style=VERDICT_STYLE[r.verdict]),
-            format_value("availability", o.availability, 3),
-            format_value("latency_p99", o.latency_p99_s),
-            "never" if r.unrecovered else format_value("time_to_recover", r.time_to_recover_s),
-            format_value("longest_outage", r.longest_outage.duration_s if r.longest_outage else None),
-            format_value("lost_writes", r.durability.lost),
-        )
+        t.add_row(r.name, Text(r.verdict.value, style=VERDICT_STYLE[r.verdict]),
+                  *_cells(o, r.time_to_recover_s, bool(r.unrecovered)),
+                  format_value("lost_writes", r.durability.lost))
+        if len(r.operations) > 1:
+            for op in r.operations:
+                pm = o.for_operation(op)
+                if pm is None:
+                    continue
+                ttr, never = operation_ttr(r, op)
+                t.add_row(Text(f"  · {op}", style="dim"), "", *_cells(pm, ttr, never), "", style="dim")
     return t
 
 
 def print_summary(results: Sequence[Result], console: Console | None = None) -> None:
-    """The end-of-suite table, then the reasons of every run that did not pass."""
+    """The end-of-suite table, then the reasons of every run that did not pass.
+
+    Outside a terminal (CI logs) nothing is cut or folded: the table gets the width it needs
+    and each reason stays on one line, whatever the width rich guesses for a pipe (80)."""
     console = console or Console()
-    console.print(summary_table(results))
+    table = summary_table(results)
+    width = console.width
+    if not console.is_terminal:     # rich caps print(width=) at the console's: widen it instead
+        console.width = max(width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
     for r in results:
         for reason in r.reasons:
             console.print(Text(f"  {r.name}: ", style="bold") + Text(reason, style=VERDICT_STYLE[r.verdict]),
-                          highlight=False)
+                          highlight=False, soft_wrap=not console.is_terminal)

@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 import plotly.graph_objects as go
+import yaml
 import plotly.offline
 from markupsafe import Markup
 from plotly.subplots import make_subplots
@@ -27,6 +28,8 @@ TEMPLATE = "report.html.j2"
 
 OK_COLOUR, FAIL_COLOUR = "#2e9d5b", "#d64545"
 FAULT_COLOUR, NOTE_COLOUR = "#f2a33a", "#5b5fc7"
+STALL_COLOUR = "#7a3db8"
+OP_COLOURS = ("#4a78c2", "#d35400", "#16a085", "#8e44ad", "#7f8c8d")
 
 
 @lru_cache(maxsize=1)
@@ -52,6 +55,53 @@ def _env() -> jinja2.Environment:
     return env
 
 
+def _shade_faults(fig: go.Figure, run: dict[str, Any], label: bool = True) -> None:
+    """Each fault's window on every row: from when it took effect to when it was reverted, with a
+    lighter band before it for the time between issuing it and it taking effect (its landing)."""
+    for f in run.get("faults", []):
+        start, end = f["injected_s"], f.get("reverted_s")
+        issued = f.get("issued_s")
+        if issued is not None and start - issued > 0.02:
+            fig.add_vrect(x0=issued, x1=start, fillcolor=FAULT_COLOUR, opacity=0.10, line_width=0, layer="above",
+                          row="all", col=1)
+        if end is not None and end > start:
+            fig.add_vrect(x0=start, x1=end, fillcolor=FAULT_COLOUR, opacity=0.22, line_width=0, layer="above",
+                          row="all", col=1)
+        else:
+            fig.add_vline(x=start, line=dict(color=FAULT_COLOUR, width=2), row="all", col=1)
+        if label:
+            fig.add_annotation(x=issued if issued is not None else start, y=1.0, xref="x", yref="paper",
+                               yanchor="bottom", xanchor="left", showarrow=False,
+                               text=f"⚡ {f['fault']} ({f['action']})", font=dict(size=11, color="#8a5a00"))
+
+
+def _mark_interval(fig: go.Figure, interval: dict | None, what: str, colour: str, y: float, row: int,
+                   xref: str = "x", yref: str = "y domain") -> None:
+    """A bar over the longest outage or stall (when long enough to see) with its length."""
+    if not interval or interval.get("duration_s", 0) <= 0.2:
+        return
+    fig.add_shape(type="line", x0=interval["start_s"], x1=interval["end_s"], y0=y, y1=y, xref=xref, yref=yref,
+                  line=dict(color=colour, width=4), row=row, col=1)
+    fig.add_annotation(x=(interval["start_s"] + interval["end_s"]) / 2, y=y - 0.03, xref=xref, yref=yref,
+                       yanchor="top", showarrow=False, font=dict(size=10, color=colour),
+                       bgcolor="rgba(255,255,255,0.85)", text=f"{what} {interval['duration_s']:.2f} s",
+                       row=row, col=1)
+
+
+def _layout(fig: go.Figure, duration: float, height: int) -> None:
+    fig.update_layout(barmode="stack", bargap=0, height=height, template="plotly_white",
+                      margin=dict(l=60, r=20, t=70, b=60), hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.05, x=0, xanchor="left"),
+                      font=dict(family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"))
+    fig.update_xaxes(range=[0, duration])
+
+
+def _duration(run: dict[str, Any]) -> float:
+    tl = run["timeline"]
+    step = tl.get("step_s") or 0.1
+    return run.get("duration_s") or (tl["offset_s"][-1] + step if tl["offset_s"] else 0)
+
+
 def _figure(run: dict[str, Any]) -> go.Figure:
     tl = run["timeline"]
     step = tl.get("step_s") or 0.1
@@ -61,23 +111,11 @@ def _figure(run: dict[str, Any]) -> go.Figure:
                 marker_line_width=0, row=1, col=1)
     fig.add_bar(x=x, y=[n / step for n in tl["failed"]], name="failed", marker_color=FAIL_COLOUR,
                 marker_line_width=0, row=1, col=1)
-    ms = lambda vs: [None if v is None else v * 1000 for v in vs]  # noqa: E731
-    fig.add_scatter(x=x, y=ms(tl["p50_s"]), name="p50", mode="lines", line=dict(color="#4a78c2", width=1.5),
+    fig.add_scatter(x=x, y=_ms(tl["p50_s"]), name="p50", mode="lines", line=dict(color="#4a78c2", width=1.5),
                     connectgaps=False, row=2, col=1)
-    fig.add_scatter(x=x, y=ms(tl["p99_s"]), name="p99", mode="lines", line=dict(color="#8e44ad", width=1.5),
+    fig.add_scatter(x=x, y=_ms(tl["p99_s"]), name="p99", mode="lines", line=dict(color="#8e44ad", width=1.5),
                     connectgaps=False, row=2, col=1)
-
-    for f in run.get("faults", []):
-        start, end = f["injected_s"], f.get("reverted_s")
-        label = f"⚡ {f['fault']} ({f['action']})"
-        if end is not None and end > start:
-            fig.add_vrect(x0=start, x1=end, fillcolor=FAULT_COLOUR, opacity=0.22, line_width=0, layer="above",
-                          row="all", col=1)
-        else:
-            fig.add_vline(x=start, line=dict(color=FAULT_COLOUR, width=2), row="all", col=1)
-        fig.add_annotation(x=start, y=1.0, xref="x", yref="paper", yanchor="bottom", xanchor="left",
-                           showarrow=False, text=label, font=dict(size=11, color="#8a5a00"))
-    duration = run.get("duration_s") or (tl["offset_s"][-1] + step if tl["offset_s"] else 0)
+    _shade_faults(fig, run)
     for p in run.get("phases", []):
         if p["name"] == "overall" or p["name"].startswith("fault:"):
             continue
@@ -85,33 +123,64 @@ def _figure(run: dict[str, Any]) -> go.Figure:
             fig.add_vline(x=p["start_s"], line=dict(color="#888", width=1, dash="dot"), row="all", col=1)
         fig.add_annotation(x=(p["start_s"] + p["end_s"]) / 2, y=-0.08, xref="x2", yref="paper", showarrow=False,
                            text=f"<i>{p['name']}</i>", font=dict(size=11, color="#666"))
-    outage = run.get("longest_outage")
-    if outage and outage.get("duration_s", 0) > 0.2:
-        fig.add_shape(type="line", x0=outage["start_s"], x1=outage["end_s"], y0=1.0, y1=1.0, xref="x", yref="y domain",
-                      line=dict(color=FAIL_COLOUR, width=4))
-        fig.add_annotation(x=(outage["start_s"] + outage["end_s"]) / 2, y=0.97, xref="x", yref="y domain",
-                           yanchor="top", showarrow=False, font=dict(size=10, color=FAIL_COLOUR),
-                           bgcolor="rgba(255,255,255,0.85)",
-                           text=f"longest outage {outage['duration_s']:.2f} s")
+    _mark_interval(fig, run.get("longest_outage"), "longest outage", FAIL_COLOUR, 1.0, 1)
+    _mark_interval(fig, run.get("longest_stall"), "longest stall", STALL_COLOUR, 0.86, 1)
     for n in run.get("notes", []):
         fig.add_annotation(x=n["offset_s"], y=0.75, xref="x", yref="y domain", text=f"✎ {n['text']}",
                            showarrow=True, arrowhead=2, ax=0, ay=-40, font=dict(size=11, color=NOTE_COLOUR),
                            arrowcolor=NOTE_COLOUR, bgcolor="rgba(255,255,255,0.85)")
-    fig.update_layout(barmode="stack", bargap=0, height=560, template="plotly_white",
-                      margin=dict(l=60, r=20, t=70, b=60), hovermode="x unified",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.05, x=0, xanchor="left"),
-                      font=dict(family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"))
-    fig.update_xaxes(range=[0, duration], row=1, col=1)
-    fig.update_xaxes(title_text="seconds since load started", range=[0, duration], row=2, col=1)
+    _layout(fig, _duration(run), 560)
+    fig.update_xaxes(title_text="seconds since load started", row=2, col=1)
     fig.update_yaxes(title_text="requests/s (by start)", row=1, col=1)
-    fig.update_yaxes(title_text="latency ms (ok only)", rangemode="tozero", row=2, col=1)
+    fig.update_yaxes(title_text="latency ms (ok, from due)", rangemode="tozero", row=2, col=1)
     return fig
 
 
-def _figure_html(run: dict[str, Any], index: int) -> Markup:
-    html = _figure(run).to_html(full_html=False, include_plotlyjs=False, div_id=f"timeline-{index}",
-                                config={"displaylogo": False, "responsive": True})
-    return Markup(html)
+def _ms(values: list) -> list:
+    return [None if v is None else v * 1000 for v in values]
+
+
+def _operations_figure(run: dict[str, Any]) -> go.Figure | None:
+    """One row per operation (its requests/s, its longest outage and stall marked), then every
+    operation's p99: a write outage cannot hide behind successful reads."""
+    tl = run["timeline"]
+    ops = tl.get("operations") or {}
+    if len(ops) < 2:
+        return None
+    step = tl.get("step_s") or 0.1
+    x = [o + step / 2 for o in tl["offset_s"]]
+    names = sorted(ops)
+    rows = len(names) + 1
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        subplot_titles=[*names, "p99 latency by operation (ok, from due)"])
+    overall = next((p for p in run.get("phases", []) if p["name"] == "overall"), {})
+    by_op = {o["operation"]: o for o in overall.get("operations", [])}
+    for k, op in enumerate(names, start=1):
+        steps = ops[op]
+        fig.add_bar(x=x, y=[n / step for n in steps["ok"]], name="succeeded", marker_color=OK_COLOUR,
+                    marker_line_width=0, legendgroup="ok", showlegend=k == 1, row=k, col=1)
+        fig.add_bar(x=x, y=[n / step for n in steps["failed"]], name="failed", marker_color=FAIL_COLOUR,
+                    marker_line_width=0, legendgroup="failed", showlegend=k == 1, row=k, col=1)
+        fig.update_yaxes(title_text="req/s", row=k, col=1)
+        m = by_op.get(op, {})
+        _mark_interval(fig, m.get("longest_outage"), "longest outage", FAIL_COLOUR, 1.0, k)
+        _mark_interval(fig, m.get("longest_stall"), "longest stall", STALL_COLOUR, 0.80, k)
+    for j, op in enumerate(names):
+        fig.add_scatter(x=x, y=_ms(ops[op]["p99_s"]), name=f"p99 {op}", mode="lines",
+                        line=dict(color=OP_COLOURS[j % len(OP_COLOURS)], width=1.5), connectgaps=False,
+                        row=rows, col=1)
+    fig.update_yaxes(title_text="ms", rangemode="tozero", row=rows, col=1)
+    fig.update_xaxes(title_text="seconds since load started", row=rows, col=1)
+    _shade_faults(fig, run, label=False)
+    _layout(fig, _duration(run), 200 * rows + 120)
+    return fig
+
+
+def _figure_html(fig: go.Figure | None, div_id: str) -> Markup | None:
+    if fig is None:
+        return None
+    return Markup(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                              config={"displaylogo": False, "responsive": True}))
 
 
 def _baseline_rows(results_json: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:
@@ -134,12 +203,27 @@ def _delta_row(d: MetricDelta) -> dict[str, Any]:
             "delta": _fmt_delta(d.metric, d), "regressed": d.regressed, "note": d.note}
 
 
-def _config_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
+def _config_yaml(run: dict[str, Any]) -> str:
+    """The experiment as the user wrote it (the file's text); a run with no file (built in code)
+    gets its configuration as YAML instead."""
+    text = run.get("source_yaml")
+    if text:
+        return text
+    return yaml.safe_dump(run.get("config", {}), sort_keys=False, allow_unicode=True, width=100)
+
+
+def _overview(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per experiment: verdict, what failed (assertions, else the run's reasons)."""
     rows = []
-    for k, v in config.items():
-        if v in (None, [], {}, ""):
-            continue
-        rows.append((k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)))
+    for k, run in enumerate(runs, start=1):
+        failed = [a["message"] for a in run.get("assertions", []) if a.get("passed") is False]
+        why = failed if run["verdict"] == "FAIL" and failed and not run.get("aborted") else list(run.get("reasons", []))
+        ov = next((p for p in run.get("phases", []) if p["name"] == "overall"), {})
+        rows.append({"anchor": f"run-{k}", "experiment": run["experiment"], "verdict": run["verdict"],
+                     "why": why, "availability": ov.get("availability"), "p99": ov.get("latency_p99_s"),
+                     "ttr": run.get("time_to_recover_s"),
+                     "stall": (run.get("longest_stall") or {}).get("duration_s"),
+                     "unrecovered": any(not f.get("recovered", True) for f in run.get("faults", []))})
     return rows
 
 
@@ -148,12 +232,15 @@ def render_html(results_json: dict[str, Any], baseline: dict[str, Any] | None) -
     runs = results_json.get("runs", [])
     cmp = _baseline_rows(results_json, baseline)
     sections = [
-        {"run": run, "figure": _figure_html(run, k), "config": _config_rows(run.get("config", {})),
+        {"run": run, "figure": _figure_html(_figure(run), f"timeline-{k}"),
+         "operations_figure": _figure_html(_operations_figure(run), f"operations-{k}"),
+         "config_yaml": _config_yaml(run),
          "baseline": cmp.get("rows", {}).get(run["experiment"]) if cmp else None}
         for k, run in enumerate(runs)
     ]
     return _env().get_template(TEMPLATE).render(
-        doc=results_json, sections=sections, comparison=cmp, plotly_js=Markup(_plotly_js()))
+        doc=results_json, sections=sections, overview=_overview(runs), comparison=cmp,
+        plotly_js=Markup(_plotly_js()))
 
 
 def write_html(results_json: dict[str, Any], path: Path, baseline: dict[str, Any] | None = None) -> None:

@@ -5,7 +5,9 @@
 * each assertion case: met → pass, not met → <failure>, unknown → <skipped> with the reason; when
   the run as a whole could not be judged (ERROR, too few samples) assertion cases are <skipped>;
 * the measured value goes to the case's <system-out>, and to the suite's properties as
-  `<assertion name>.measured` / `.passed`, next to run_id and verdict.
+  `<assertion name>.measured` / `.passed`, next to run_id and verdict;
+* per operation (request name): one line each in the run case's <system-out>, and properties
+  `operation.<name>.<metric>` (availability, latencies, throughput, outage, stall, TTR).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Sequence
 import junit_xml
 
 from harness.measure.result import Result, Verdict
-from harness.measure.verdict import format_value
+from harness.measure.verdict import format_value, operation_ttr
 from harness.report.files import atomic_write_text
 
 
@@ -37,6 +39,18 @@ def _unjudged(r: Result) -> bool:
     return r.verdict is Verdict.INCONCLUSIVE and r.too_few_samples
 
 
+def _measures(o, ttr: float | None, never: bool) -> str:
+    """One line of a phase's (or an operation's) numbers, the same for every row."""
+    outage = o.longest_outage.duration_s if o.longest_outage else None
+    stall = o.longest_stall.duration_s if o.longest_stall else None
+    return (f"requests {o.requests} ({o.failures} failed), availability "
+            f"{format_value('availability', o.availability)}, p50 {format_value('latency_p50', o.latency_p50_s)}, "
+            f"p99 {format_value('latency_p99', o.latency_p99_s)}, throughput "
+            f"{format_value('throughput', o.throughput_rps)}, time to recover "
+            f"{'never' if never else format_value('time_to_recover', ttr)}, longest outage "
+            f"{format_value('longest_outage', outage)}, longest stall {format_value('longest_stall', stall)}")
+
+
 def _summary(r: Result) -> str:
     o = r.overall
     lines = [
@@ -47,14 +61,43 @@ def _summary(r: Result) -> str:
         f"latency_p99: {format_value('latency_p99', o.latency_p99_s)}",
         f"time_to_recover: {format_value('time_to_recover', r.time_to_recover_s)}",
         f"longest_outage: {format_value('longest_outage', r.longest_outage.duration_s if r.longest_outage else None)}",
+        f"longest_stall: {format_value('longest_stall', r.longest_stall.duration_s if r.longest_stall else None)}",
     ]
+    for op in r.operations:
+        ttr, never = operation_ttr(r, op)
+        pm = o.for_operation(op)
+        if pm is not None:
+            lines.append(f"operation {op}: {_measures(pm, ttr, never)}")
     lines += [f"reason: {x}" for x in r.reasons]
     return "\n".join(lines)
+
+
+def _operation_properties(r: Result) -> dict[str, str]:
+    """`operation.<name>.<metric>` for every operation, over the whole run, in base units
+    ("unknown" when not measured), so CI can chart writes and reads apart."""
+    out: dict[str, str] = {}
+    for op in r.operations:
+        pm = r.overall.for_operation(op)
+        if pm is None:
+            continue
+        ttr, never = operation_ttr(r, op)
+        values = {
+            "requests": pm.requests, "failures": pm.failures, "availability": pm.availability,
+            "latency_p50_s": pm.latency_p50_s, "latency_p99_s": pm.latency_p99_s,
+            "throughput_rps": pm.throughput_rps,
+            "longest_outage_s": pm.longest_outage.duration_s if pm.longest_outage else None,
+            "longest_stall_s": pm.longest_stall.duration_s if pm.longest_stall else None,
+            "time_to_recover_s": None if never else ttr,
+        }
+        for k, v in values.items():
+            out[f"operation.{op}.{k}"] = "unknown" if v is None else repr(v)
+    return out
 
 
 def testsuite(r: Result) -> junit_xml.TestSuite:
     cases = [_run_case(r)]
     props: dict[str, str] = {"run_id": r.run_id, "verdict": r.verdict.value, "started_at": r.started_at}
+    props.update(_operation_properties(r))
     for a in r.assertions:
         measured = "unknown" if a.measured is None else repr(a.measured)
         case = junit_xml.TestCase(

@@ -21,6 +21,7 @@ from harness import __version__
 from harness.errors import InputError
 from harness.model.units import short
 from harness.yamlsafe import field_name
+from harness.measure.metrics import PhaseMetrics
 from harness.measure.result import Result, worst_verdict
 from harness.measure.timeline import STEP_S
 from harness.report.files import atomic_write_text
@@ -52,6 +53,32 @@ def _outage(o) -> dict | None:
     return None if o is None else plain(o)
 
 
+def _phase(p: PhaseMetrics) -> dict[str, Any]:
+    """A phase (or one operation's share of it): every metric, errors as {class: count}."""
+    out = {f.name: plain(getattr(p, f.name)) for f in dataclasses.fields(p)
+           if f.name not in ("operations", "operation")}
+    out["errors"] = {k: n for k, n in p.errors}
+    if p.operation is not None:
+        out = {"operation": p.operation, **{k: v for k, v in out.items() if k != "name"}}
+    else:
+        out["operations"] = [_phase(o) for o in p.operations]
+    return out
+
+
+def _error_window(w) -> dict | None:
+    return None if w is None else {**plain(w), "duration_s": plain(w.duration_s)}
+
+
+def _recovery(rec) -> dict[str, Any]:
+    return {"recovered": rec.recovered, "time_to_recover_s": plain(rec.time_to_recover_s),
+            "recovery_threshold": plain(rec.threshold), "recovery_window_s": plain(rec.window_s)}
+
+
+def _steps(steps) -> dict[str, list]:
+    return {"ok": [s.ok for s in steps], "failed": [s.failed for s in steps],
+            "p50_s": [plain(s.p50_s) for s in steps], "p99_s": [plain(s.p99_s) for s in steps]}
+
+
 def run_to_json(r: Result) -> dict[str, Any]:
     """One experiment's entry in results.json."""
     tl = r.timeline
@@ -68,35 +95,32 @@ def run_to_json(r: Result) -> dict[str, Any]:
         "harness_error": r.harness_error,
         "interrupted": r.interrupted,
         "config": r.experiment.config(),
+        "source_yaml": r.experiment.source_text,
+        "operations": list(r.operations),
         "time_to_recover_s": plain(r.time_to_recover_s),
         "longest_outage": _outage(r.longest_outage),
-        "phases": [
-            {**plain(p), "errors": {k: n for k, n in p.errors}, "longest_outage": _outage(p.longest_outage)}
-            for p in r.phases
-        ],
+        "longest_stall": _outage(r.longest_stall),
+        "phases": [_phase(p) for p in r.phases],
         "faults": [
             {
                 "fault": f.fault, "action": f.action, "targets": list(f.targets),
+                "issued_s": plain(f.issued_s),
                 "injected_s": plain(f.injected_s), "reverted_s": plain(f.reverted_s), "detail": f.detail,
-                "recovered": f.recovery.recovered,
-                "time_to_recover_s": plain(f.recovery.time_to_recover_s),
-                "recovery_threshold": plain(f.recovery.threshold),
-                "recovery_window_s": plain(f.recovery.window_s),
-                "error_window": None if f.error_window is None else {
-                    **plain(f.error_window), "duration_s": plain(f.error_window.duration_s)},
+                **_recovery(f.recovery),
+                "error_window": _error_window(f.error_window),
+                "operations": [{"operation": o.operation, **_recovery(o.recovery),
+                                "error_window": _error_window(o.error_window)} for o in f.operations],
             }
             for f in r.faults
         ],
         "durability": plain(r.durability),
-        "assertions": [{"name": a.name, **plain(a)} for a in r.assertions],
+        "assertions": [{"name": a.name, "key": a.key, **plain(a)} for a in r.assertions],
         "notes": plain(r.notes),
         "timeline": {
             "step_s": STEP_S,
             "offset_s": [plain(s.offset_s) for s in tl],
-            "ok": [s.ok for s in tl],
-            "failed": [s.failed for s in tl],
-            "p50_s": [plain(s.p50_s) for s in tl],
-            "p99_s": [plain(s.p99_s) for s in tl],
+            **_steps(tl),
+            "operations": {op: _steps(steps) for op, steps in r.operation_timelines},
         },
     }
 

@@ -138,7 +138,8 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             request_timeout_s=experiment.load.request_timeout_s,
             # Hard cap: the worker stops by itself even if we vanish (game days may stretch).
             max_duration_s=experiment.duration_s * (20 if pacer else 1) + 60,
-            env={"CONTINUUM_ENDPOINTS": ",".join(endpoints)}))
+            env={"CONTINUUM_ENDPOINTS": ",".join(endpoints)},
+            mode=experiment.load.mode, rate=experiment.load.rate or 0.0))
         run.t0 = load.t_start or run.clock.now()
         events.emit(RunStarted(experiment, stack.run_id, run.t0, experiment.duration_s))
         ctx = FaultContext(stack=stack, run_id=stack.run_id)

@@ -326,3 +326,35 @@ def test_parent_never_imports_locust():
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True,
                          check=True, cwd=str(Path(__file__).resolve().parents[2]))
     assert json.loads(out.stdout) == []
+
+
+def test_open_loop_keeps_its_rate_when_every_answer_takes_a_second(server, locustfile):
+    # Closed loop, 3 users against 1 s answers send 3 requests a second; open loop at 20/s with
+    # room for 40 in flight keeps sending 20 a second, each measured from when it was due.
+    with gen(locustfile, "Slow", server.url, users=40, spawn_rate=1000, mode="open", rate=20.0,
+             stop_grace_s=0.0) as load:
+        time.sleep(3.0)
+        t_stop = time.monotonic()
+    samples = load.samples()
+    assert all(s.due_t is not None and s.due_t <= s.t for s in samples)
+    dues = sorted(s.due_t for s in samples)
+    assert dues[0] >= load.t_start - 0.01
+    gaps = [b - a for a, b in zip(dues, dues[1:])]
+    assert all(abs(g - 0.05) < 1e-6 for g in gaps), gaps            # exactly the schedule
+    sent = [s for s in samples if s.t < t_stop - 1.2]
+    assert len(sent) >= 0.8 * 20 * (t_stop - 1.2 - load.t_start), len(sent)
+    # each was sent on time (a user was free), so its latency is the server's second
+    assert all(s.t - s.due_t < 0.3 for s in sent)
+
+
+def test_open_loop_requests_wait_for_a_free_user_and_count_from_when_they_were_due(server, locustfile):
+    # 2 users, 10 due per second, answers take 1 s: 8 of every 10 requests wait for a user, and
+    # their wait is part of the latency users feel.
+    with gen(locustfile, "Slow", server.url, users=2, spawn_rate=1000, mode="open", rate=10.0,
+             stop_grace_s=0.0) as load:
+        time.sleep(3.2)
+    samples = load.samples()
+    assert len(samples) >= 4
+    late = sorted(s.t - s.due_t for s in samples)
+    assert late[-1] > 1.0                   # the schedule ran on without them
+    assert late[0] < 0.3

@@ -105,3 +105,61 @@ def test_redis_primary_kill_reference_fails_writes_over_without_loss(docker_clie
     # would fail it here without saying anything new. Durability is what this test pins down.
     durability = [o for o in result.assertions if o.metric in ("lost_writes", "unexpected_writes", "money_conserved")]
     assert len(durability) == 3 and all(o.passed for o in durability), durability
+
+    # Per operation (issue 13's known answer): the writes' outage matches their error window,
+    # the reads show none, and the run's outage over every request would have hidden it.
+    [summary] = result.faults
+    assert summary.issued_s is not None and summary.issued_s <= summary.injected_s
+    writes, reads = result.overall.for_operation("transfer"), result.overall.for_operation("balance")
+    window = summary.for_operation("transfer").error_window
+    print(f"transfer outage {writes.longest_outage.duration_s:.3f} s, error window {window.duration_s:.3f} s "
+          f"({window.failures} failed); balance outage {reads.longest_outage.duration_s:.3f} s; "
+          f"overall outage {result.longest_outage.duration_s:.3f} s")
+    assert window.failures >= 10
+    # A failed transfer takes up to the app's 1 s write budget, and its user sends the next one
+    # after it: the two edges of the outage and of the window differ by about that much.
+    assert abs(writes.longest_outage.duration_s - window.duration_s) <= 1.5, (writes.longest_outage, window)
+    assert writes.longest_outage.duration_s >= 1.0
+    assert reads.longest_outage.duration_s < 0.5
+    assert result.longest_outage.duration_s < 0.5 < writes.longest_outage.duration_s
+    read_window = summary.for_operation("balance").error_window
+    assert read_window is None or read_window.failures <= 5, read_window
+
+
+def _window(record, result):
+    """The only fault and its phase's metrics."""
+    [fault] = record.faults
+    return fault, result.phase(f"fault:{fault.fault}")
+
+
+def test_slow_app_on_reference_is_felt_by_a_third_of_requests_only(docker_client):
+    exp = shortened("experiments/app-replica-latency.yaml")
+    assert exp.load.mode == "open"
+    record, result = run_experiment(exp)
+    fault, phase = _window(record, result)
+    print(result.verdict, result.reasons, phase, sep="\n")
+    assert result.harness_error is None
+    # Open loop: the offered rate holds through the fault, whatever the replica does.
+    assert phase.throughput_rps >= 0.9 * exp.load.rate
+    # Round robin over three replicas: a third of the window's requests carry +500 ms, so the
+    # tail shows it and the median does not.
+    assert phase.latency_p99_s >= 0.45
+    assert phase.latency_p50_s <= 0.25
+    by = {a.key: a for a in result.assertions}
+    assert by["latency_p50@slow-app-1"].passed is True, by["latency_p50@slow-app-1"].message
+    assert by["throughput@slow-app-1"].passed is True, by["throughput@slow-app-1"].message
+
+
+def test_slow_single_app_on_fragile_twin_fails_its_latency_experiment(docker_client):
+    exp = shortened("experiments/fragile/app-replica-latency-fragile.yaml", abort_if=None)
+    assert exp.target.root == FRAGILE
+    record, result = run_experiment(exp)
+    fault, phase = _window(record, result)
+    print(result.verdict, result.reasons, phase, sep="\n")
+    assert result.harness_error is None
+    # The only app is slow: every request in the window is, and the load keeps coming (a closed
+    # loop would have sent a sixth as many and let the run's percentiles hide it).
+    assert phase.throughput_rps >= 0.9 * exp.load.rate
+    assert phase.latency_p50_s >= 0.45
+    assert result.verdict == Verdict.FAIL
+    assert any(r.startswith("latency_p50@slow-app-1") for r in result.reasons), result.reasons

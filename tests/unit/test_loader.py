@@ -276,3 +276,89 @@ def test_target_override_rechecks_the_experiment_against_the_new_target() -> Non
     # the twin has a single `app` instance: a link to app-1 no longer exists, and says where
     with pytest.raises(InputError, match=r"app-replica-latency\.yaml:\d+:\d+: link 'lb->app-1'"):
         load_experiments([SUITE / "app-replica-latency.yaml"], target=REPO / "targets" / "reference-fragile")
+
+
+def test_assertion_keys_name_an_operation_and_a_phase(tmp_path: Path) -> None:
+    f = write(tmp_path, """duration: 60s
+faults: [{name: slow-api, at: 20s, for: 10s, action: network.latency, link: web->api-1, latency: 500ms}]
+steady_state: {transfer.availability@recovery: ">= 99%"}
+""")
+    text = f.read_text().replace('slo: {availability: ">= 99.9%", latency_p99: "<= 800ms", lost_writes: "== 0"}', '''slo:
+  availability: ">= 99.9%"
+  transfer.longest_outage: "<= 5s"
+  "GET /a.b.latency_p99": "<= 1s"
+  latency_p50@slow-api: "<= 250ms"
+  time_to_recover@slow-api: "<= 5s"
+  throughput@slow-api: ">= 100/s"''')
+    f.write_text(text)
+    exp = load_experiment(f)
+    got = [(a.operation, a.metric, a.phase, a.key) for a in exp.slo]
+    assert got == [(None, "availability", None, "availability"),
+                   ("transfer", "longest_outage", None, "transfer.longest_outage"),
+                   ("GET /a.b", "latency_p99", None, "GET /a.b.latency_p99"),
+                   (None, "latency_p50", "slow-api", "latency_p50@slow-api"),
+                   (None, "time_to_recover", "slow-api", "time_to_recover@slow-api"),
+                   (None, "throughput", "slow-api", "throughput@slow-api")]
+    [steady] = exp.steady_state
+    assert (steady.operation, steady.phase) == ("transfer", "recovery")
+    # the file's own text travels with the experiment (reports show it as written)
+    assert exp.source_text == text
+    assert exp.config()["slo"][1] == {"metric": "longest_outage", "op": "<=", "threshold": 5.0, "text": "<= 5s",
+                                      "operation": "transfer"}
+    schema = experiment_schema()
+    jsonschema.validate({"apiVersion": "continuum/v1", "kind": "Experiment", "name": "e", "description": "d",
+                         "target": "t", "duration": "1m", "load": {"profile": "p", "mode": "open", "rate": "200/s"},
+                         "slo": {"transfer.longest_outage@slow-api": "<= 5s"}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"apiVersion": "continuum/v1", "kind": "Experiment", "name": "e", "description": "d",
+                             "target": "t", "duration": "1m", "load": {"profile": "p"},
+                             "slo": {"transfer.latncy": "<= 5s"}}, schema)
+
+
+@pytest.mark.parametrize("slo,match", [
+    ('{transfer.latncy_p99: "<= 1s"}', "unknown metric 'latncy_p99'"),
+    ('{availability@nowhere: ">= 99%"}', "no fault has that name; the phase after '@' is one of: baseline, recovery, slow-api"),
+    ('{lost_writes@slow-api: "== 0"}', "takes no operation or phase"),
+    ('{time_to_recover@recovery: "<= 5s"}', "name a fault after '@'"),
+])
+def test_bad_assertion_keys_point_at_the_key(tmp_path: Path, slo: str, match: str) -> None:
+    f = write(tmp_path, "duration: 60s\nfaults: [{name: slow-api, at: 20s, for: 10s, action: network.latency, "
+                        "link: web->api-1, latency: 500ms}]\n")
+    f.write_text(f.read_text().replace('slo: {availability: ">= 99.9%", latency_p99: "<= 800ms", lost_writes: "== 0"}',
+                                       f"slo: {slo}"))
+    with pytest.raises(InputError, match=match) as info:
+        load_experiment(f)
+    assert "e.yaml:7:" in str(info.value)
+
+
+def test_steady_state_may_only_name_a_steady_phase(tmp_path: Path) -> None:
+    f = write(tmp_path, "duration: 60s\nfaults: [{name: slow-api, at: 20s, for: 10s, action: network.latency, "
+                        "link: web->api-1, latency: 500ms}]\nsteady_state: {availability@slow-api: '>= 99%'}\n")
+    with pytest.raises(InputError, match="steady state is checked on the baseline and the recovery only") as info:
+        load_experiment(f)
+    assert "e.yaml:10:" in str(info.value)
+
+
+@pytest.mark.parametrize("load,match,where", [
+    ("{profile: steady, mode: open}", "give one, e.g. rate: 200/s", ":6:"),
+    ("{profile: steady, rate: 200/s}", "rate is for open mode", ":6:"),
+    ("{profile: steady, mode: open, rate: 200}", "requests per second such as \\\"200/s\\\"", ":6:"),
+    ("{profile: steady, mode: open, rate: 0/s}", "more than 0/s", ":6:"),
+    ("{profile: steady, mode: batch}", "closed", ":6:"),
+])
+def test_load_modes(tmp_path: Path, load: str, match: str, where: str) -> None:
+    f = write(tmp_path, "duration: 60s\n")
+    f.write_text(f.read_text().replace("load: {profile: steady, users: 5, spawn_rate: 5, request_timeout: 1500ms}",
+                                       f"load: {load}"))
+    with pytest.raises(InputError, match=match) as info:
+        load_experiment(f)
+    assert f"e.yaml{where}" in str(info.value)
+
+
+def test_open_load_loads_and_plans(tmp_path: Path) -> None:
+    f = write(tmp_path, "duration: 60s\n")
+    f.write_text(f.read_text().replace("load: {profile: steady, users: 5, spawn_rate: 5, request_timeout: 1500ms}",
+                                       "load: {profile: steady, mode: open, rate: 250/s, users: 100, spawn_rate: 250}"))
+    exp = load_experiment(f)
+    assert (exp.load.mode, exp.load.rate, exp.load.users) == ("open", 250.0, 100)
+    assert "open loop, 250 requests/s due, at most 100 in flight" in render_plan(exp)

@@ -6,12 +6,22 @@ import random
 
 import pytest
 
-from harness.measure.metrics import error_windows, longest_outage, phase_metrics, time_to_recover
+from harness.measure.metrics import longest_outage, phase_metrics
+from harness.measure.recovery import Span, charged, error_window, fault_start, spans, time_to_recover as _ttr
 from harness.measure.synthetic import steady_samples
 from harness.measure.timeline import Timeline, percentile
 from harness.model import Assertion, FaultEvent, Sample
 
 T0 = 1000.0
+
+
+def error_windows(timeline, faults, t0, t_end):
+    return {sp.fault.fault: error_window(charged(timeline, sp), t0) for sp in spans(faults, t_end)}
+
+
+def time_to_recover(timeline, fault, end, window_s, bar):
+    span = Span(fault, fault_start(fault), end)
+    return _ttr(charged(timeline, span), span, window_s, bar)
 
 
 def test_availability_1000_requests_7_failures_is_exactly_0_993():

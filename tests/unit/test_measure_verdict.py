@@ -6,7 +6,7 @@ import pytest
 
 from harness.measure import Verdict, evaluate, exit_code, suite_exit_code, worst_verdict
 from harness.measure.synthetic import demo_record, make_experiment, make_record, steady_samples
-from harness.model import Assertion, AuditSnapshot, FaultEvent, Phase, WriteRecord
+from harness.model import Assertion, AuditSnapshot, FaultEvent, Phase, Sample, WriteRecord
 
 T0 = 1000.0
 AVAIL = Assertion("availability", ">=", 0.999, ">= 99.9%")
@@ -170,3 +170,51 @@ def test_demo_record_fields():
     assert r.longest_outage.duration_s == pytest.approx(2.0, abs=0.05)
     assert r.notes[0].offset_s == pytest.approx(12.5)
     assert len(r.timeline) == 200
+
+
+def test_an_operation_the_run_never_sent_is_unknown_and_names_what_it_did_send():
+    a = Assertion("availability", ">=", 0.99, ">= 99%", operation="transfr")
+    r = evaluate(record(good(), slo=(AVAIL, a)))
+    assert r.verdict is Verdict.INCONCLUSIVE
+    assert r.reasons == ("transfr.availability unknown: no request named 'transfr' was sent "
+                         "(the run's operations: transfer) (required >= 99%)",)
+    assert r.assertions[1].name == "slo.transfr.availability" and r.assertions[1].operation == "transfr"
+
+
+def test_a_phase_scoped_slo_judges_only_that_fault_window():
+    # +500 ms on every request for the 2 s window of a 10 s run: p99 over the run hides it at
+    # <= 1 s, p50 over the window does not.
+    f = FaultEvent("slow", "network.latency", ("lb-app",), T0 + 4.0, T0 + 6.0, issued_t=T0 + 3.99)
+    samples = good(rate=200, latency=lambda t: 0.51 if T0 + 4.0 <= t < T0 + 6.0 else 0.01)
+    slo = (Assertion("latency_p99", "<=", 1.0, "<= 1s"), Assertion("latency_p50", "<=", 0.25, "<= 250ms", phase="slow"),
+           Assertion("throughput", ">=", 150.0, ">= 150/s", phase="slow"))
+    r = evaluate(record(samples, slo=slo, faults=[f]))
+    by = {o.key: o for o in r.assertions}
+    assert by["latency_p99"].passed is True
+    assert by["latency_p50@slow"].passed is False and by["latency_p50@slow"].scope == "fault:slow"
+    # (closed-loop correction on: the window's 0.51 s answers also stand for 0.41, 0.31, ... s)
+    assert by["latency_p50@slow"].message == "latency_p50@slow 310 ms > required <= 250ms"
+    assert by["throughput@slow"].measured == pytest.approx(200.0, rel=0.01)
+    assert r.verdict is Verdict.FAIL
+
+
+def test_steady_state_naming_a_phase_is_judged_there_only_and_ttr_can_name_a_fault():
+    a = FaultEvent("a", "network.down", ("l",), T0 + 2.0, T0 + 2.5, issued_t=T0 + 2.0)
+    b = FaultEvent("b", "network.down", ("l",), T0 + 5.0, T0 + 5.5, issued_t=T0 + 5.0)
+    samples = good(rate=200, fails=lambda t, lat: T0 + 2.0 <= t < T0 + 2.5 or T0 + 5.0 <= t < T0 + 5.3)
+    steady = (Assertion("availability", ">=", 0.99, ">= 99%", phase="recovery"),)
+    slo = (Assertion("time_to_recover", "<=", 0.4, "<= 400ms", phase="b"), Assertion("time_to_recover", "<=", 0.4, "<= 400ms"))
+    r = evaluate(record(samples, slo=slo, steady=steady, faults=[a, b]))
+    by = {o.name: o for o in r.assertions}
+    assert set(by) == {"slo.time_to_recover@b", "slo.time_to_recover", "steady_state.recovery.availability@recovery"}
+    assert by["slo.time_to_recover@b"].measured == pytest.approx(0.3) and by["slo.time_to_recover@b"].passed
+    assert by["slo.time_to_recover"].measured == pytest.approx(0.5) and not by["slo.time_to_recover"].passed
+
+
+def test_closed_loop_latency_is_corrected_from_the_baseline_pace():
+    # 20 users (make_experiment's default load) at 200 req/s: each user every 0.1 s. A 1 s answer
+    # stood for 9 more requests of its user.
+    samples = good(rate=200) + [Sample(T0 + 5.0 + k * 0.01, 1.0, ok=True) for k in range(20)]
+    r = evaluate(record(samples, slo=(P99,)))
+    assert r.overall.raw_latency_p99_s == pytest.approx(0.01)
+    assert r.overall.latency_p99_s >= 0.5

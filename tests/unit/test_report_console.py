@@ -87,3 +87,32 @@ def test_print_summary_table():
     for cell in ("link-down-demo", "FAIL", "89.800%", "50 ms", "2.00 s", "1"):
         assert cell in out
     assert "lost_writes 1 != required == 0" in out
+
+
+def _two_operations():
+    from harness.measure.synthetic import make_record, steady_samples
+    from harness.model import FaultEvent
+
+    t0 = 1000.0
+    s = steady_samples(t0, t0 + 10, 100, name="balance") + \
+        steady_samples(t0 + 0.005, t0 + 10, 50, name="transfer", fails=lambda t, lat: t0 + 4 <= t < t0 + 5.5)
+    f = FaultEvent("kill-primary", "container.kill", ("redis-1",), t0 + 4.05, None, issued_t=t0 + 4.0)
+    return evaluate(make_record(s, faults=[f], experiment=make_experiment("redis-primary-kill-with-a-long-name")))
+
+
+def test_summary_is_complete_in_a_ci_log_and_has_a_row_per_operation():
+    # Not a terminal, and rich guesses 80 columns for a pipe: nothing may be cut or folded.
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=False, width=80, color_system=None)
+    print_summary([evaluate(demo_record()), _two_operations()], console=console)
+    lines = buf.getvalue().splitlines()
+    header = next(line for line in lines if "experiment" in line)
+    for col in ("verdict", "availability", "p99", "throughput", "TTR", "longest outage", "longest stall",
+                "lost writes"):
+        assert col in header
+    row = next(line for line in lines if "redis-primary-kill-with-a-long-name" in line)
+    assert "PASS" in row and "unknown" in row                 # the lost-writes column is there
+    transfer = next(line for line in lines if "· transfer" in line)
+    assert "85.000%" in transfer and "1.50 s" in transfer     # the write outage, visible per operation
+    assert "· balance" in buf.getvalue()
+    assert console.width == 80                                # restored

@@ -158,3 +158,39 @@ def test_records_must_pair(tmp_path):
     r2, rec2 = _run("b", [])
     with pytest.raises(ValueError):
         write_reports([r], [rec2], tmp_path)
+
+
+def test_per_operation_figures_overview_and_yaml_as_written(tmp_path):
+    from harness.model import FaultEvent
+
+    reads = steady_samples(T0, T0 + 10, 100, name="balance")
+    writes = steady_samples(T0 + 0.005, T0 + 10, 50, name="transfer", fails=lambda t, lat: T0 + 4 <= t < T0 + 5.5)
+    f = FaultEvent("kill-primary", "container.kill", ("redis-1",), T0 + 4.05, T0 + 8.0, issued_t=T0 + 4.0)
+    exp = make_experiment("two-ops", slo=(AVAIL, Assertion("longest_outage", "<=", 1.0, "<= 1s", operation="transfer")))
+    exp = exp.model_copy(update={"source_text": "# as written\nname: two-ops\nslo: {transfer.longest_outage: '<= 1s'}\n"})
+    rec = make_record(reads + writes, experiment=exp, t0=T0, t_end=T0 + 10, faults=[f], run_id="r-two")
+    write_reports([evaluate(rec)], [rec], tmp_path)
+    doc = load_results(tmp_path)
+    [run] = doc["runs"]
+    assert run["operations"] == ["balance", "transfer"]
+    assert run["source_yaml"].startswith("# as written")
+    overall = run["phases"][0]
+    assert [o["operation"] for o in overall["operations"]] == ["balance", "transfer"]
+    assert overall["operations"][1]["longest_outage"]["duration_s"] == pytest.approx(1.5, abs=0.03)
+    assert run["faults"][0]["issued_s"] == 4.0
+    assert run["faults"][0]["operations"][1]["error_window"]["failures"] == 75
+    assert set(run["timeline"]["operations"]) == {"balance", "transfer"}
+    a = run["assertions"][1]
+    assert (a["name"], a["key"], a["operation"], a["phase"]) == (
+        "slo.transfer.longest_outage", "transfer.longest_outage", "transfer", None)
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="overview"' in html and 'href="#run-1"' in html
+    assert "transfer.longest_outage 1.51 s &gt; required &lt;= 1s" in html
+    assert html.count("Plotly.newPlot(") == 2                 # the timeline and the per-operation figure
+    assert "# as written" in html and "&#34;metric&#34;" not in html
+    props = {p.get("name"): p.get("value") for p in ET.parse(tmp_path / "junit.xml").getroot().iter("property")}
+    assert props["slo.transfer.longest_outage.passed"] == "false"
+    assert props["operation.balance.availability"] == "1.0" and props["operation.transfer.failures"] == "75"
+    assert float(props["operation.transfer.longest_outage_s"]) == pytest.approx(1.5, abs=0.03)
+    out = ET.parse(tmp_path / "junit.xml").getroot().find(".//testcase[@name='run']/system-out").text
+    assert "operation transfer: requests 500 (75 failed)" in out and "longest stall" in out
