@@ -21,6 +21,7 @@ it, with its own Wilson interval: flakiness, visible.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -79,6 +80,20 @@ class TrialAssertion:
         return closeness(self.threshold, self.interval)
 
 
+# What `compare` matches trial sets on, asserted or not (overall phase, per trial).
+SPREAD_METRICS = ("availability", "latency_p99", "time_to_recover", "longest_outage", "lost_writes")
+
+
+@dataclass(frozen=True)
+class MetricSpread:
+    """One metric over the trials, whether or not an assertion names it."""
+
+    metric: str
+    method: str                         # "wilson" | "bootstrap"
+    values: tuple[float | None, ...]    # per judged-or-not trial; None unknown; inf never recovered
+    interval: Interval | None
+
+
 @dataclass(frozen=True)
 class TrialSet:
     experiment: Experiment
@@ -88,6 +103,13 @@ class TrialSet:
     reasons: tuple[str, ...]
     stack: str = "fresh"                # "fresh": a new stack per trial; "reused": one, settled between
     wall_s: tuple[float, ...] = ()      # per trial, stack time included (fresh) or settle time (reused)
+    spreads: tuple[MetricSpread, ...] = ()
+
+    def spread(self, metric: str) -> MetricSpread:
+        for m in self.spreads:
+            if m.metric == metric:
+                return m
+        raise KeyError(metric)
 
     @property
     def name(self) -> str:
@@ -210,6 +232,29 @@ def _judge(template, trials: Sequence[Result]) -> TrialAssertion:
                           message)
 
 
+def _spread(trials: Sequence[Result], metric: str) -> MetricSpread:
+    ok = [r if _judgeable(r) else None for r in trials]
+    if metric == "availability":
+        counts = [(r.overall.successes, r.overall.requests) if r else (0, 0) for r in ok]
+        values = tuple(None if r is None else r.overall.availability for r in ok)
+        return MetricSpread(metric, "wilson", values, ratio_interval(counts))
+
+    def value(r: Result | None) -> float | None:
+        if r is None:
+            return None
+        if metric == "latency_p99":
+            return r.overall.latency_p99_s
+        if metric == "time_to_recover":
+            return math.inf if r.unrecovered else r.time_to_recover_s
+        if metric == "longest_outage":
+            return r.longest_outage.duration_s if r.longest_outage else None
+        lost = r.durability.lost
+        return None if lost is None else float(lost)
+
+    values = tuple(value(r) for r in ok)
+    return MetricSpread(metric, "bootstrap", values, bootstrap_mean([v for v in values if v is not None]))
+
+
 def summarize(trials: Sequence[Result], stack: str = "fresh", wall_s: Sequence[float] = ()) -> TrialSet:
     """Judge one experiment's trials together (see module docstring). `trials` must be non-empty
     and all of the same experiment."""
@@ -222,7 +267,17 @@ def summarize(trials: Sequence[Result], stack: str = "fresh", wall_s: Sequence[f
     # The assertions as the first trial that judged any listed them (every trial has the same).
     template = next((r for r in trials if r.assertions), trials[0])
     assertions = tuple(_judge(a, trials) for a in template.assertions)
+    spreads = tuple(_spread(trials, m) for m in SPREAD_METRICS)
 
+    if len(trials) == 1:
+        # One trial is one run: judged on its own numbers, as without trials (no interval).
+        only = trials[0]
+        single = {o.name: o for o in only.assertions}
+        assertions = tuple(dataclasses.replace(
+            a, verdict={True: Verdict.PASS, False: Verdict.FAIL}.get(single[a.name].passed, Verdict.INCONCLUSIVE),
+            message=single[a.name].message) for a in assertions)
+        return TrialSet(exp, tuple(trials), assertions, only.verdict,
+                        only.reasons + ("rests on 1 trial: no interval",), stack, tuple(wall_s), spreads)
     errors = [(k, r) for k, r in enumerate(trials) if r.verdict is Verdict.ERROR]
     aborted = [(k, r) for k, r in enumerate(trials) if r.aborted and r.verdict is not Verdict.ERROR]
     thin = [k for k, r in enumerate(trials) if r.too_few_samples and r.verdict is not Verdict.ERROR]
@@ -244,8 +299,8 @@ def summarize(trials: Sequence[Result], stack: str = "fresh", wall_s: Sequence[f
     if judged < FEW_TRIALS and verdict is not Verdict.ERROR:
         reasons.append(f"rests on {judged} judged trial{'s' if judged != 1 else ''}: intervals from fewer "
                        f"than {FEW_TRIALS} are too narrow")
-    return TrialSet(exp, tuple(trials), assertions, verdict, tuple(reasons), stack, tuple(wall_s))
+    return TrialSet(exp, tuple(trials), assertions, verdict, tuple(reasons), stack, tuple(wall_s), spreads)
 
 
 
-__all__ = ["TrialSet", "TrialAssertion", "summarize", "interval_text", "INVARIANT_METRICS"]
+__all__ = ["TrialSet", "TrialAssertion", "MetricSpread", "SPREAD_METRICS", "summarize", "interval_text", "INVARIANT_METRICS"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.measure.result import Result
+from harness.measure.trialset import TrialSet
 from harness.model import RunRecord
 from harness.report.html import REPORT_FILE, write_html
 from harness.report.junit import write_junit
@@ -22,18 +23,19 @@ JUNIT_FILE = "junit.xml"
 
 
 def write_reports(results: list[Result], records: list[RunRecord], report_dir: Path,
-                  baseline_dir: Path | None = None) -> None:
+                  baseline_dir: Path | None = None, trial_sets: Sequence[TrialSet] = ()) -> None:
     """Write junit.xml, results.json and report.html into `report_dir`.
 
     Everything is taken from `results` (a Result is self-contained); `records` are the matching
-    RunRecords, checked to pair up by run id. A missing or unreadable baseline is logged and the
+    RunRecords, checked to pair up by run id; `trial_sets` judge repeated trials (their runs are
+    among `results`). A missing or unreadable baseline is logged and the
     report is written without the comparison (the suite's verdict must not depend on it).
     """
     _check_pairs(results, records)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     write_junit(results, report_dir / JUNIT_FILE)
-    doc = write_results(results, report_dir / RESULTS_FILE)
+    doc = write_results(results, report_dir / RESULTS_FILE, trial_sets)
     baseline = None
     if baseline_dir is not None:
         try:

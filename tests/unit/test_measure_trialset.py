@@ -7,39 +7,11 @@ import math
 
 import pytest
 
-from harness.measure import Verdict, evaluate
-from harness.measure.synthetic import make_experiment, make_record, steady_samples
+from harness.measure import Verdict
+from harness.measure.synthetic import make_experiment
 from harness.measure.trialset import summarize
-from harness.model import Assertion, AuditSnapshot, FaultEvent, WriteRecord
-
-T0 = 1000.0
-AVAIL = Assertion("availability", ">=", 0.80, ">= 80%")
-LOST = Assertion("lost_writes", "==", 0, "== 0")
-
-
-def ttr(th: float) -> Assertion:
-    return Assertion("time_to_recover", "<=", th, f"<= {th:g}s")
-
-
-def trial(outage_s: float, *, slo=(AVAIL,), lost: int = 0, k: int = 0, **kw):
-    """A 20 s run at 50 req/s whose fault at 5 s fails everything for `outage_s` seconds."""
-    exp = make_experiment("set", duration_s=20.0, slo=slo, recovery_window_s=1.0)
-    down = T0 + 5.0
-    samples = steady_samples(T0, T0 + 20.0, 50, fails=lambda t, lat: down <= t < down + outage_s, seed=k)
-    writes = [WriteRecord(f"w{k}-{i}", "acked", T0 + i) for i in range(10)]
-    present = frozenset(w.id for w in writes[lost:])
-    fault = FaultEvent("kill", "container.kill", ("x",), down, None)
-    rec = make_record(samples, experiment=exp, t0=T0, t_end=T0 + 20.0, faults=[fault], writes=writes,
-                      audit=AuditSnapshot(present, 10, 10), run_id=f"r{k}", **kw)
-    return evaluate(rec)
-
-
-OUTAGES = [2.1, 2.4, 2.2, 3.0, 2.3, 2.6, 2.2, 3.4, 2.5, 2.3]
-
-
-def trials(outages=OUTAGES, **kw):
-    return [trial(o, k=k, **kw) for k, o in enumerate(outages)]
-
+from harness.model import Assertion
+from tests.trial_helpers import AVAIL, LOST, OUTAGES, trial, trials, ttr
 
 def test_pass_when_the_whole_interval_meets_the_threshold():
     ts = summarize(trials(slo=(AVAIL, ttr(6.0))))
@@ -113,11 +85,23 @@ def test_an_aborted_trial_fails_the_set():
     assert ts.verdict is Verdict.FAIL and ts.reasons[0].startswith("trial 1: aborted")
 
 
-def test_one_trial_is_no_interval():
-    ts = summarize(trials(OUTAGES[:1], slo=(AVAIL, ttr(6.0))))
+def test_one_trial_is_judged_as_one_run():
+    one = trials(OUTAGES[:1], slo=(AVAIL, ttr(6.0)))
+    ts = summarize(one)
     assert all(a.interval is None for a in ts.assertions)
-    assert ts.verdict is Verdict.INCONCLUSIVE and ts.few_trials
-    assert any("an interval needs 2" in r for r in ts.reasons)
+    assert ts.verdict is one[0].verdict is Verdict.PASS
+    assert [a.verdict for a in ts.assertions] == [Verdict.PASS, Verdict.PASS]
+    assert ts.few_trials and ts.reasons[-1] == "rests on 1 trial: no interval"
+
+
+def test_two_trials_that_measured_nothing_are_unknown():
+    ts = summarize([trial(2.0, k=k, slo=(Assertion("latency_p99", "<=", 1.0, "<= 1s"),)) for k in range(2)])
+    assert ts.verdict is Verdict.PASS       # both measured p99: an interval of two
+    empty = [dataclasses.replace(t, assertions=tuple(dataclasses.replace(a, measured=None, passed=None)
+                                                     for a in t.assertions)) for t in ts.trials]
+    ts2 = summarize(empty)
+    assert ts2.verdict is Verdict.INCONCLUSIVE and ts2.assertions[0].interval is None
+    assert "an interval needs 2" in ts2.assertions[0].message
 
 
 def test_few_trials_are_said_so():
