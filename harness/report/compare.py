@@ -12,6 +12,9 @@ the estimates to differ by more than the threshold (statistically and practicall
 trial sets of the same commit overlap, so luck is not a regression; one run against one run
 cannot tell luck from change, so single runs keep the point comparison.
 
+Two properties are not estimates: a candidate trial that lost an acknowledged write, or that never
+recovered, against a baseline whose trials never did, is a regression whatever the intervals say.
+
 An experiment of the baseline that the candidate lacks is a regression: a candidate that ran
 less is never a pass (a suite whose experiments all went missing must not report "0 compared"
 and exit 0). A baseline with nothing in it is bad input.
@@ -212,6 +215,18 @@ def compare_sets(base: dict[str, Any], cand: dict[str, Any], th: Thresholds) -> 
                                           b[1] if b else None, c[1] if c else None))
                 regressions.append(f"{metric}: {note}")
                 continue
+        if metric == "time_to_recover":
+            # Coming back is a safety property, like not losing writes: a candidate trial that
+            # never recovered, against a baseline whose every trial did, is a regression.
+            never = _never(cm.get(metric, {}))
+            bvals = (bm.get(metric) or {}).get("values", [])
+            if never and bvals and not _never(bm.get(metric, {})):
+                note = (f"candidate never recovered in trial{'s' if len(never) > 1 else ''} "
+                        f"{', '.join(map(str, never))}; every baseline trial did")
+                deltas.append(MetricDelta(metric, b[0] if b else None, math.inf, math.inf, True, note,
+                                          b[1] if b else None, c[1] if c else None))
+                regressions.append(f"{metric}: {note}")
+                continue
         if b is None or c is None:
             note, bad = "not comparable: no interval on " + ("both sides" if b is None and c is None else
                                                              "baseline" if b is None else "candidate"), False
@@ -274,6 +289,8 @@ def compare(baseline_dir: Path, candidate_dir: Path, thresholds: Thresholds | No
 def _fmt(metric: str, v: float | None) -> str:
     if v is None:
         return "unknown"
+    if math.isinf(v):
+        return "never"
     if metric == "availability":
         return f"{v * 100:.3f}%"
     if metric == "latency_p99":

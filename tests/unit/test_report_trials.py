@@ -106,3 +106,23 @@ def test_a_candidate_missing_experiments_is_never_a_pass(ref_a, tmp_path):
     assert "0 compared, 1 regressed, 1 missing in candidate" in out.getvalue()
     # and nothing to compare at all is bad input, not a pass
     assert cmd_compare(tmp_path / "b", tmp_path / "b", out=io.StringIO()) == 2
+
+
+def test_report_html_puts_trials_side_by_side(ref_a, ref_b):
+    from harness.report.html import render_html
+
+    html = render_html(ref_b, ref_a)
+    assert 'id="trials-0"' in html and "10 trials · fresh stack" in html
+    assert html.count('<details class="trial">') == 10 and "trial 10 of 10" in html
+    assert "1 experiment · 10 runs in 1 trial set" in html
+    assert "Against baseline: PASS → PASS" in html
+    assert "slo.time_to_recover" in html and "bootstrap" in html and "invariant" in html
+
+
+def test_never_recovered_candidate_trial_is_a_regression(ref_a):
+    outs = list(OUTAGES)
+    outs[4] = 30.0
+    c = compare_docs(ref_a, doc(outs))
+    d = c.experiment("set").delta("time_to_recover")
+    assert d.regressed and "never recovered in trial 5" in d.note
+    assert "never" in format_comparison(c)
