@@ -34,7 +34,7 @@ def write_reports(results: list[Result], records: list[RunRecord], report_dir: P
     _check_pairs(results, records)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    write_junit(results, report_dir / JUNIT_FILE)
+    write_junit(results, report_dir / JUNIT_FILE, trial_sets)
     doc = write_results(results, report_dir / RESULTS_FILE, trial_sets)
     baseline = None
     if baseline_dir is not None:

@@ -126,3 +126,20 @@ def test_never_recovered_candidate_trial_is_a_regression(ref_a):
     d = c.experiment("set").delta("time_to_recover")
     assert d.regressed and "never recovered in trial 5" in d.note
     assert "never" in format_comparison(c)
+
+
+def test_junit_judges_the_set_not_each_trial():
+    import xml.etree.ElementTree as ET
+
+    from harness.report.junit import junit_string
+
+    outs = [2.2] * 9 + [3.4]
+    ttrs = sorted(t.time_to_recover_s for t in trials(outs))
+    ts = trials(outs, slo=(AVAIL, ttr(round((ttrs[-2] + ttrs[-1]) / 2, 3))))
+    s = summarize(ts)
+    root = ET.fromstring(junit_string(ts, [s]))
+    suites = root.findall("testsuite")
+    assert len(suites) == 1 and suites[0].get("name") == "continuum.set"
+    case = next(c for c in suites[0].findall("testcase") if c.get("name") == "slo.time_to_recover")
+    assert (case.find("failure") is not None) == (s.assertions[1].verdict.value == "FAIL")
+    assert any(r.verdict.value == "FAIL" for r in ts)          # a trial failed; the suite's verdict is the set's
