@@ -30,6 +30,7 @@ from harness.events import Events, Message  # noqa: E402
 from harness.loader import load_experiment  # noqa: E402
 from harness.measure.trialset import interval_text  # noqa: E402
 from harness.report import write_reports  # noqa: E402
+from harness.run import signals_as_interrupt  # noqa: E402
 from harness.run.trials import run_trials  # noqa: E402
 
 
@@ -59,9 +60,10 @@ def main() -> int:
     modes = [args.only] if args.only else ["fresh", "reused"]
     suffix = f"-{Path(args.target).name}" if args.target else ""
     rows = []
-    for mode in modes:
-        print(f"{exp.name}: {args.trials} trials, {mode} stack", flush=True)
-        rows.append((mode, *run_mode(exp, args.trials, mode, args.out / f"trials-{mode}{suffix}")))
+    with signals_as_interrupt():        # SIGTERM unwinds like Ctrl-C: faults reverted, stacks removed
+        for mode in modes:
+            print(f"{exp.name}: {args.trials} trials, {mode} stack", flush=True)
+            rows.append((mode, *run_mode(exp, args.trials, mode, args.out / f"trials-{mode}{suffix}")))
 
     print(f"\n{exp.name} on {exp.target.name}: {args.trials} trials each way, planned {exp.duration_s:g} s per trial")
     print(f"{'stack':7} {'total':>8} {'median/trial':>13} {'overhead/trial':>15} {'load avg':>10}  verdict")
