@@ -39,13 +39,39 @@ def run_mode(exp, n: int, mode: str, out: Path):
     events.subscribe(lambda e: print(f"  [{mode}] {e.text}", flush=True), Message)
     t = time.monotonic()
     load0 = os.getloadavg()[0]
-    rec = run_trials(exp, n, events=events, stack=mode,  # type: ignore[arg-type]
-                     on_trial=lambda r: print(f"  [{mode}] trial {len(r.results)}: {r.results[-1].verdict.value} "
-                                              f"in {r.wall_s[-1]:.1f} s", flush=True))
+    def on_trial(r) -> None:
+        print(f"  [{mode}] trial {len(r.results)}: {r.results[-1].verdict.value} in {r.wall_s[-1]:.1f} s"
+              + (f" ({'; '.join(r.results[-1].reasons)})" if r.results[-1].reasons else ""), flush=True)
+        write_reports(r.results, r.records, out, trial_sets=[r.summary()])     # evidence as it goes
+
+    rec = run_trials(exp, n, events=events, stack=mode, on_trial=on_trial)  # type: ignore[arg-type]
     total = time.monotonic() - t
     ts = rec.summary()
     write_reports(rec.results, rec.records, out, trial_sets=[ts])
-    return ts, total, load0, os.getloadavg()[0]
+    return ts, total, load0, os.getloadavg()[0], rec
+
+
+def rejudge_inside(rec, metric: str = "time_to_recover"):
+    """The same measured trials judged against a threshold set inside their interval (the
+    estimate, rounded to 0.1 s): what an edge-of-the-interval SLO gets. Pure re-evaluation of
+    the recorded runs; nothing runs again."""
+    import dataclasses
+
+    from harness.measure import evaluate
+    from harness.measure.trialset import summarize
+    from harness.model import Assertion
+
+    ts = rec.summary()
+    a = next((x for x in ts.assertions if x.metric == metric), None)
+    if a is None or a.interval is None or not a.interval.bounded:
+        return None
+    th = round(a.interval.estimate, 1)
+    text = f"{a.op} {th:g}s"
+    exp = rec.experiment
+    slo = tuple(Assertion(x.metric, x.op, th, text) if x.metric == metric else x for x in exp.slo)
+    exp2 = exp.model_copy(update={"slo": slo})
+    results = [evaluate(dataclasses.replace(r, experiment=exp2)) for r in rec.records]
+    return next(x for x in summarize(results, stack=rec.stack).assertions if x.metric == metric)
 
 
 def main() -> int:
@@ -67,12 +93,12 @@ def main() -> int:
 
     print(f"\n{exp.name} on {exp.target.name}: {args.trials} trials each way, planned {exp.duration_s:g} s per trial")
     print(f"{'stack':7} {'total':>8} {'median/trial':>13} {'overhead/trial':>15} {'load avg':>10}  verdict")
-    for mode, ts, total, l0, l1 in rows:
+    for mode, ts, total, l0, l1, _ in rows:
         med = statistics.median(ts.wall_s)
         print(f"{mode:7} {total:7.0f}s {med:12.1f}s {med - exp.duration_s:14.1f}s {l0:4.1f}→{l1:<4.1f}  {ts.verdict.value}")
     if len(rows) == 2:
         print(f"ratio reused/fresh total wall time: {rows[1][2] / rows[0][2]:.2f}")
-    for mode, ts, *_ in rows:
+    for mode, ts, *_, rec in rows:
         print(f"\n[{mode}] " + " ".join(r.verdict.value[0] for r in ts.trials) + "  (per-trial verdicts)")
         for a in ts.assertions:
             iv = "invariant" if a.method == "invariant" else interval_text(a.metric, a.interval)
@@ -81,6 +107,11 @@ def main() -> int:
         for m in ts.spreads:
             vals = ", ".join("—" if v is None else ("never" if v == float("inf") else f"{v:.4g}") for v in m.values)
             print(f"  {m.metric:36} {interval_text(m.metric, m.interval):>34}  per trial: {vals}")
+        inside = rejudge_inside(rec)
+        if inside is not None:
+            need = f", ~{inside.trials_needed} trials to decide" if inside.trials_needed else ""
+            print(f"  threshold inside the interval: {inside.text} → {inside.verdict.value} "
+                  f"(passed {inside.passes}/{inside.judged}{need}): {inside.message}")
     return 0
 
 
