@@ -217,7 +217,7 @@ def run_suite_trials(experiments: Sequence[Experiment], *, trials: int | None = 
     a budget. `recorders` (if given) is filled as the suite goes, for reports on interruption."""
     recs = recorders if recorders is not None else []
     if budget_s is not None:
-        initial = trials or max(BUDGET_INITIAL_TRIALS, *(e.trials for e in experiments))
+        initial = trials or max([BUDGET_INITIAL_TRIALS, *(e.trials for e in experiments)])
         return run_budgeted(experiments, budget_s, initial=initial, events=events, image_overrides=image_overrides,
                             stack=stack, on_trial=on_trial, run_one=run_one, recorders=recs)
     for e in experiments:

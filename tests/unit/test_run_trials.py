@@ -164,3 +164,59 @@ def test_settle_needs_two_good_looks_and_gives_up_bounded():
     clock.t = 0.0
     s = settle_mod.settle(None, check=lambda _: ["redis-1 is unhealthy"], clock=clock, sleep=sleep, timeout_s=5.0)
     assert not s.ok and s.why == "redis-1 is unhealthy" and s.seconds >= 5.0
+
+
+class _C:
+    def __init__(self, status="running", health=None):
+        self.attrs = {"State": {"Status": status, **({"Health": {"Status": health}} if health else {})}}
+
+    def reload(self):
+        pass
+
+
+class _Ref:
+    def __init__(self, name):
+        self.name = name
+
+
+class _Tox:
+    def __init__(self, proxies):
+        self._p = proxies
+
+    def proxies(self):
+        return self._p
+
+
+class _Target:
+    roles = ()
+
+
+class FakeStack:
+    run_id = "rfake"
+    target = _Target()
+
+    def __init__(self, containers, proxies=None, endpoints=()):
+        self._c = containers
+        self.toxiproxy = _Tox(proxies or {})
+        self._e = list(endpoints)
+
+    def instances(self):
+        return [_Ref(n) for n in self._c]
+
+    def container(self, name):
+        return self._c[name]
+
+    def endpoints(self):
+        return self._e
+
+
+def test_settle_problems_name_what_does_not_hold(monkeypatch):
+    ok = FakeStack({"app-1": _C(), "redis-1": _C(health="healthy")}, {"lb-app": {"enabled": True, "toxics": []}})
+    assert settle_mod.problems(ok) == []
+    bad = FakeStack({"app-1": _C("exited"), "redis-1": _C(health="starting")},
+                    {"lb-app": {"enabled": False, "toxics": [{"name": "lat"}]}})
+    assert settle_mod.problems(bad) == ["app-1 is exited", "redis-1 is starting", "link lb-app is disabled",
+                                        "link lb-app still has toxics"]
+    monkeypatch.setattr(settle_mod, "_answers", lambda url: f"{url}: HTTP 503")
+    down = FakeStack({"app-1": _C()}, endpoints=["http://127.0.0.1:1"])
+    assert settle_mod.problems(down) == ["http://127.0.0.1:1: HTTP 503"]
