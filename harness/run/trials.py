@@ -32,7 +32,7 @@ from harness.measure.stats import MIN_TRIALS
 from harness.measure.trialset import TrialSet, summarize
 from harness.model.experiment import Experiment
 from harness.model.record import RunRecord
-from harness.run.settle import settle
+from harness.run.settle import settle, steady_probe
 
 StackMode = Literal["fresh", "reused"]
 DEFAULT_STACK: StackMode = "fresh"
@@ -99,7 +99,7 @@ class _ReusedStack:
             self.stack = self._up()
             self.used = 0
         elif self.used:
-            s = settle(self.stack)
+            s = settle(self.stack, probe=lambda st: steady_probe(st, self.experiment))
             if s.ok:
                 self.events.say(f"stack {self.stack.run_id} settled in {s.seconds:.1f} s")
             else:

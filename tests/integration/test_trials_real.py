@@ -47,6 +47,7 @@ def test_a_reused_stack_settles_between_trials_and_is_removed(docker_client):
     assert any("settled in" in s for s in said), said
     ts = rec.summary()
     assert ts.stack == "reused" and len(ts.judged) == 2
-    # the second trial measured its own fault, not the end of the first one's
-    assert all(r.faults and r.faults[0].recovery.recovered for r in rec.results)
+    # each trial measured its own fault on its own clock, after the previous trial ended
+    assert all(len(r.faults) == 1 and 2.5 < r.faults[0].injected_s < 4.0 for r in rec.results)
+    assert rec.records[1].t0 > rec.records[0].t_end
     assert run_objects(docker_client, stack_id) == (0, 0)

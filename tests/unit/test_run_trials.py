@@ -220,3 +220,19 @@ def test_settle_problems_name_what_does_not_hold(monkeypatch):
     monkeypatch.setattr(settle_mod, "_answers", lambda url: f"{url}: HTTP 503")
     down = FakeStack({"app-1": _C()}, endpoints=["http://127.0.0.1:1"])
     assert settle_mod.problems(down) == ["http://127.0.0.1:1: HTTP 503"]
+
+
+def test_settle_waits_for_the_probe_too():
+    clock = Clock()
+
+    def sleep(s):
+        clock.t += s
+
+    verdicts = iter(["probe: availability 80.00% over 5 s, needs >= 99.5%", ""])
+    s = settle_mod.settle(None, check=lambda _: [], probe=lambda _: next(verdicts), clock=clock, sleep=sleep,
+                          stable_s=2.0)
+    assert s.ok and s.seconds >= 4.0
+    clock.t = 0.0
+    s = settle_mod.settle(None, check=lambda _: [], probe=lambda _: "probe: no request answered", clock=clock,
+                          sleep=sleep, timeout_s=10.0)
+    assert not s.ok and s.why == "probe: no request answered"
