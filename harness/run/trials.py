@@ -120,7 +120,7 @@ class _ReusedStack:
 def run_trials(experiment: Experiment, n: int, *, events: Events | None = None,
                image_overrides: dict[str, str] | None = None, stack: StackMode = DEFAULT_STACK,
                recorder: TrialRecorder | None = None, on_trial: Callable[[TrialRecorder], None] | None = None,
-               run_one: RunOne = _default_run_one) -> TrialRecorder:
+               run_one: RunOne = _default_run_one, of: int | None = None) -> TrialRecorder:
     """Run `experiment` n more times into `recorder` (a new one by default) and return it.
 
     Interrupted propagates after cleanup with `exc.recorder` holding every finished trial (and
@@ -131,7 +131,8 @@ def run_trials(experiment: Experiment, n: int, *, events: Events | None = None,
     try:
         for _ in range(n):
             k = len(rec.results) + 1
-            events.say(f"{experiment.name}: trial {k}" + (f" of {n}" if recorder is None else ""))
+            total = of if of is not None else (n if recorder is None else None)
+            events.say(f"{experiment.name}: trial {k}" + (f" of {total}" if total else ""))
             t = time.monotonic()
             kw: dict[str, Any] = {"events": events, "image_overrides": image_overrides}
             if shared is not None:
@@ -223,8 +224,9 @@ def run_suite_trials(experiments: Sequence[Experiment], *, trials: int | None = 
     for e in experiments:
         r = TrialRecorder(e, stack)
         recs.append(r)
-        run_trials(e, trials or e.trials, events=events, image_overrides=image_overrides, stack=stack,
-                   recorder=r, on_trial=on_trial, run_one=run_one)
+        n = trials or e.trials
+        run_trials(e, n, events=events, image_overrides=image_overrides, stack=stack,
+                   recorder=r, on_trial=on_trial, run_one=run_one, of=n)
     return recs
 
 
