@@ -138,7 +138,7 @@ def _trial_figure(ts: dict[str, Any]) -> go.Figure:
                 continue
             xs.append(k + 1)
             ys.append(scale(v))
-            colours.append(FAIL_COLOUR if passed is False else OK_COLOUR)
+            colours.append("#7d8796" if a is None else FAIL_COLOUR if passed is False else OK_COLOUR)  # grey: not asserted
             text.append(f"trial {k + 1}: {format_value(metric, v)}")
         fig.add_scatter(x=xs, y=ys, mode="markers", marker=dict(color=colours, size=9), text=text,
                         hoverinfo="text", showlegend=False, row=row, col=1)
