@@ -35,6 +35,11 @@ from harness.model.record import RunRecord
 from harness.run.settle import settle, steady_probe
 
 StackMode = Literal["fresh", "reused"]
+# Fresh, from the figures (benchmarks/README.md, trials_wall_time.py, redis-primary-kill x10 each
+# way): a reused stack saved ~33 s of a ~111 s trial when it settled, but a trial that never
+# recovered handed its damage on (6 of 10 reused trials aborted against 1 of 10 fresh, even
+# after the settle check passed), so the total wall time came out the same (1201 s vs 1141 s)
+# and the trials were no longer independent, which every interval here assumes.
 DEFAULT_STACK: StackMode = "fresh"
 BUDGET_INITIAL_TRIALS = 3       # per experiment before a budget is spent where verdicts are closest
 
