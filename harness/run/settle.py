@@ -77,7 +77,11 @@ def problems(stack: Any) -> list[str]:
                     out.append(f"role {role.name} has no member")
             except HarnessError as exc:
                 out.append(f"role {role.name}: {exc}")
-        for url in stack.endpoints():
+        try:
+            urls = stack.endpoints()
+        except Exception as exc:  # noqa: BLE001 - an entry point that cannot be found is not settled
+            return out + [f"entry points: {type(exc).__name__}: {exc}"]
+        for url in urls:
             why = _answers(url)
             if why:
                 out.append(why)

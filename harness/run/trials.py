@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Sequence
 
-from harness.errors import Interrupted
+from harness.errors import HarnessError, Interrupted
 from harness.events import Events
 from harness.measure.result import Result, Verdict
 from harness.measure.stats import MIN_TRIALS
@@ -141,7 +141,12 @@ def run_trials(experiment: Experiment, n: int, *, events: Events | None = None,
             t = time.monotonic()
             kw: dict[str, Any] = {"events": events, "image_overrides": image_overrides}
             if shared is not None:
-                kw["stack"] = shared.get()
+                try:
+                    kw["stack"] = shared.get()
+                except HarnessError as exc:
+                    # The shared stack could not be (re)made: this trial makes its own, and an
+                    # error doing so is that trial's ERROR, recorded like any other.
+                    events.say(f"reused stack unavailable ({exc}): trial {k} on a fresh stack", level="warning")
             try:
                 record, result = run_one(experiment, **kw)
             except Interrupted as exc:

@@ -32,8 +32,10 @@ class FakeRunner:
         self.calls.append((name, kw))
         if self.clock is not None:
             self.clock.t += self.wall_s
+        from harness.measure.synthetic import make_record
+
         r = trial(self.outages[name][k % len(self.outages[name])], k=k, slo=self.slo, name=name)
-        return None, r  # the record is not needed by the trial logic
+        return make_record((), experiment=experiment, run_id=r.run_id), r
 
 
 class Clock:
@@ -236,3 +238,22 @@ def test_settle_waits_for_the_probe_too():
     s = settle_mod.settle(None, check=lambda _: [], probe=lambda _: "probe: no request answered", clock=clock,
                           sleep=sleep, timeout_s=10.0)
     assert not s.ok and s.why == "probe: no request answered"
+
+
+def test_a_reused_stack_that_cannot_be_made_runs_the_trial_fresh(monkeypatch):
+    from harness.errors import StackError
+
+    class Broken:
+        def __init__(self, *a):
+            pass
+
+        def get(self):
+            raise StackError("redis-1 not healthy after 90 s")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("harness.run.trials._ReusedStack", Broken)
+    fake = FakeRunner({"set": OUTAGES})
+    rec = run_trials(exp(), 2, stack="reused", run_one=fake)
+    assert len(rec.results) == 2 and all("stack" not in kw for _, kw in fake.calls)
