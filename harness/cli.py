@@ -130,6 +130,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InputError("no experiment files found in " + ", ".join(args.paths))
     _check_overrides(overrides, [e.target for e in experiments])
     baseline = _baseline(args.baseline)
+    if (args.trials or 1) > 1 or args.trial_budget is not None or (
+            args.trials is None and any(e.trials > 1 for e in experiments)):
+        return _run_trials(experiments, report_root, overrides, args, baseline=baseline)
     return _run_suite(experiments, report_root, overrides, args, baseline=baseline)
 
 
@@ -234,6 +237,89 @@ def _write_quietly(write, results, records, run_dir, baseline) -> None:
         write(results, records, run_dir, baseline=baseline)
     except ReportWriteError as exc:
         _say(str(exc))
+
+
+def _run_trials(experiments, report_root: Path, overrides, args, baseline: dict | None = None) -> int:
+    """`run --trials N` / `--trial-budget D` / files with `trials:`: each experiment is a trial
+    set judged on intervals (harness.run.trials); reports are rewritten after every trial, into
+    a run folder of its own (the same contract as `_run_suite`)."""
+    from harness.events import Events
+    from harness.measure import exit_code, worst_verdict
+    from harness.report import write_reports
+    from harness.report.console import ConsoleReporter, print_trial_summary
+    from harness.report.journal import JOURNAL_FILE, Journal
+    from harness.report.rundir import claim
+    from harness.run import signals_as_interrupt
+    from harness.run.trials import run_suite_trials
+
+    run_dir = claim(report_root)
+    (run_dir / JOURNAL_FILE).open("x").close()
+    args._run_log = run_dir / RUN_LOG
+    events = Events()
+    ConsoleReporter(events, live=None if not getattr(args, "plain", False) else False)
+    recorders: list = []
+
+    def write(_=None) -> None:
+        done = [r for r in recorders if r.results]
+        write_reports([x for r in done for x in r.results], [x for r in done for x in r.records], run_dir,
+                      baseline=baseline, trial_sets=[r.summary() for r in done])
+
+    with _RunLog(run_dir / RUN_LOG, getattr(args, "verbose", False)), \
+            Journal(run_dir / JOURNAL_FILE) as journal, signals_as_interrupt():
+        journal.attach(events)
+        try:
+            run_suite_trials(experiments, trials=args.trials, budget_s=args.trial_budget, events=events,
+                             image_overrides=overrides, recorders=recorders, on_trial=write)
+        except Interrupted as exc:
+            try:
+                write()
+            except ReportWriteError as wexc:
+                _say(str(wexc))
+            print_trial_summary([r.summary() for r in recorders if r.results])
+            _say(f"{exc}: faults reverted, stack removed; reports in {run_dir}")
+            return EXIT_INTERRUPTED
+        except ReportWriteError as exc:
+            log.error("%s", exc)
+            print_trial_summary([r.summary() for r in recorders if r.results])
+            _say(f"harness error (not the system's failure): {exc}")
+            return EXIT_HARNESS
+    sets = [r.summary() for r in recorders if r.results]
+    print_trial_summary(sets)
+    _say(f"reports in {run_dir}/ (junit.xml, results.json, journal.jsonl, report.html; "
+         f"{report_root / 'latest'} points here)")
+    late = events.take_failures()
+    if late:
+        for f in late:
+            _say(f"harness error: {f}")
+        return EXIT_HARNESS
+    code = exit_code(worst_verdict(ts.verdict for ts in sets))
+    if code == EXIT_HARNESS:
+        _say(f"harness error (not the system's failure): details in {run_dir / RUN_LOG}")
+    return code
+
+
+def _trials_arg(value: str) -> int:
+    from harness.model.experiment import MAX_TRIALS
+
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of trials") from None
+    if not 1 <= n <= MAX_TRIALS:
+        raise argparse.ArgumentTypeError(f"{n} trials: must be 1 to {MAX_TRIALS}")
+    return n
+
+
+def _budget_arg(value: str) -> float:
+    from harness.model.units import parse_duration
+
+    try:
+        s = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if s <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be longer than zero")
+    return s
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -419,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--baseline", metavar="DIR", help="a previous report dir to compare against in report.html")
     sp.add_argument("--target", metavar="TARGET", help="run the experiments against this target instead of their own")
     sp.add_argument("--plain", action="store_true", help="one line per event even on a terminal")
+    sp.add_argument("--trials", type=_trials_arg, metavar="N",
+                    help="run each experiment N times and judge every assertion on a confidence interval")
+    sp.add_argument("--trial-budget", type=_budget_arg, metavar="DURATION",
+                    help="e.g. 30m: after a few trials each, spend the time where verdicts are closest to their thresholds")
 
     sp = add("validate", cmd_validate, "check experiment files; touches nothing")
     sp.add_argument("paths", nargs="+", metavar="FILE")

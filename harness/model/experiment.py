@@ -24,6 +24,7 @@ MAX_DURATION_S = 6 * 3600.0         # one experiment
 MAX_REQUEST_TIMEOUT_S = 60.0
 MAX_FAULTS = 100
 MAX_RATE = 20_000.0               # open-loop arrivals per second (one worker does ~10 000 at best)
+MAX_TRIALS = 1000
 Users = Bounded(int, ge=1, le=5000, description="concurrent users (open mode: the most requests in flight)")
 SpawnRate = Bounded(float, gt=0, le=5000, description="users started per second")
 RATE_PATTERN = r"^[0-9]+(?:\.[0-9]+)? ?/s$"
@@ -147,6 +148,11 @@ class Experiment(Model):
     abort_if: AbortRule | None = None
     recovery_window_s: Duration() = Field(3.0, alias="recovery_window")
     min_samples: Bounded(int, ge=0, le=10_000_000) = 100
+    # Runs of the experiment judged together on confidence intervals (harness.measure.trialset);
+    # 1 is a single run judged on its own numbers. `continuum run --trials N` overrides it.
+    trials: Bounded(int, ge=1, le=MAX_TRIALS,
+                    description="times to run the experiment; with 2 or more, every assertion is "
+                                "judged on a confidence interval over the trials") = 1
     source: Internal[Path | None] = internal(None)      # the file it came from
     # The file's text as the user wrote it (comments and all): reports show this, not a dump.
     source_text: Internal[str | None] = internal(None)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from harness.errors import ReportWriteError
 from harness.measure.result import Result
+from harness.measure.trialset import TrialSet
 from harness.model import RunRecord
 from harness.report.html import REPORT_FILE, write_html
 from harness.report.junit import write_junit
@@ -27,14 +28,16 @@ JUNIT_FILE = "junit.xml"
 
 
 def write_reports(results: list[Result], records: list[RunRecord], report_dir: Path,
-                  baseline_dir: Path | None = None, *, baseline: dict[str, Any] | None = None) -> None:
+                  baseline_dir: Path | None = None, *, baseline: dict[str, Any] | None = None,
+                  trial_sets: Sequence[TrialSet] = ()) -> None:
     """Write junit.xml, results.json and report.html into `report_dir` (a run's folder).
 
     Everything is taken from `results` (a Result is self-contained); `records` are the matching
-    RunRecords, checked to pair up by run id. `baseline` is a results document read (and
-    checked) before the run started; `baseline_dir` is read now, for callers that have no
-    earlier moment (an unreadable one is logged and left out: the verdict must not depend on
-    it). Raises ReportWriteError naming the files that are not up to date.
+    RunRecords, checked to pair up by run id; `trial_sets` judge repeated trials (their runs are
+    among `results`). `baseline` is a results document read (and checked) before the run
+    started; `baseline_dir` is read now, for callers that have no earlier moment (an unreadable
+    one is logged and left out: the verdict must not depend on it). Raises ReportWriteError
+    naming the files that are not up to date.
     """
     _check_pairs(results, records)
     report_dir = Path(report_dir)
@@ -44,10 +47,10 @@ def write_reports(results: list[Result], records: list[RunRecord], report_dir: P
             baseline = load_results(Path(baseline_dir))
         except ResultsFileError as e:
             log.warning("baseline not used in the report: %s", e)
-    doc = results_to_json(results)
+    doc = results_to_json(results, trial_sets)
     steps: list[tuple[str, Callable[[], Any]]] = [
         # Smallest and most important first: CI reads junit.xml and the gate reads results.json.
-        (JUNIT_FILE, lambda: write_junit(results, report_dir / JUNIT_FILE)),
+        (JUNIT_FILE, lambda: write_junit(results, report_dir / JUNIT_FILE, trial_sets)),
         (RESULTS_FILE, lambda: write_doc(doc, report_dir / RESULTS_FILE)),
         (REPORT_FILE, lambda: write_html(doc, report_dir / REPORT_FILE, baseline)),
     ]

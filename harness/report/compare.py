@@ -2,19 +2,35 @@
 
 Per experiment (matched by name) the deltas of availability, p99 latency, time to recover,
 longest outage and lost writes are checked against thresholds; a verdict that went from PASS
-to FAIL is a regression too. Experiments found on one side only are reported, not judged.
-A metric unknown on either side is reported as not comparable, except a fault that never
-recovered in the candidate, which is a regression when the baseline recovered.
+to FAIL is a regression too. A metric unknown on either side is reported as not comparable,
+except a fault that never recovered in the candidate, which is a regression when the baseline
+recovered.
+
+When both sides ran an experiment as a trial set (`--trials`), each metric is compared on its
+confidence intervals: a regression needs the intervals to separate in the worse direction *and*
+the estimates to differ by more than the threshold (statistically and practically worse). Two
+trial sets of the same commit overlap, so luck is not a regression; one run against one run
+cannot tell luck from change, so single runs keep the point comparison.
+
+Two properties are not estimates: a candidate trial that lost an acknowledged write, or that never
+recovered, against a baseline whose trials never did, is a regression whatever the intervals say.
+
+An experiment of the baseline that the candidate lacks is a regression: a candidate that ran
+less is never a pass (a suite whose experiments all went missing must not report "0 compared"
+and exit 0). A baseline with nothing in it is bad input.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.report.results import ResultsFileError, load_results, overall
+from harness.report.results import ResultsFileError, load_results, number, overall
+
+Bounds = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,8 @@ class MetricDelta:
     delta: float | None             # candidate - baseline
     regressed: bool
     note: str = ""                  # why it regressed, or why it could not be compared
+    baseline_interval: Bounds | None = None     # trial sets: the confidence interval of each side
+    candidate_interval: Bounds | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,7 @@ class ExperimentComparison:
     candidate_verdict: str
     deltas: tuple[MetricDelta, ...]
     regressions: tuple[str, ...]    # human-readable, one per regression
+    trials: tuple[int, int] | None = None   # (baseline, candidate) trial counts when compared as sets
 
     @property
     def regressed(self) -> bool:
@@ -64,7 +83,8 @@ class Comparison:
 
     @property
     def regressed(self) -> bool:
-        return any(e.regressed for e in self.experiments)
+        """A regression anywhere, or an experiment of the baseline the candidate did not run."""
+        return any(e.regressed for e in self.experiments) or bool(self.only_in_baseline)
 
     def experiment(self, name: str) -> ExperimentComparison:
         for e in self.experiments:
@@ -134,16 +154,129 @@ def compare_runs(base: dict[str, Any], cand: dict[str, Any], th: Thresholds) -> 
     return ExperimentComparison(str(cand.get("experiment")), bverd, cverd, tuple(deltas), tuple(regressions))
 
 
+_HIGHER_IS_WORSE = {"availability": False, "latency_p99": True, "time_to_recover": True,
+                    "longest_outage": True, "lost_writes": True}
+
+
+def _bounds(entry: dict[str, Any] | None) -> tuple[float, Bounds] | None:
+    iv = (entry or {}).get("interval")
+    if not iv:
+        return None
+    return number(iv["estimate"]), (number(iv["low"]), number(iv["high"]))  # type: ignore[return-value]
+
+
+def _show(metric: str, v: float) -> str:
+    return "never" if math.isinf(v) else _fmt(metric, v)
+
+
+def _iv_text(metric: str, est: float, b: Bounds) -> str:
+    return f"{_show(metric, est)} [{_show(metric, b[0])}, {_show(metric, b[1])}]"
+
+
+def _beyond(metric: str, bv: float, cv: float, th: Thresholds) -> bool:
+    """Is the candidate's estimate worse than the baseline's by more than the threshold?"""
+    if math.isinf(cv):
+        return not math.isinf(bv)
+    if math.isinf(bv):
+        return False
+    d = cv - bv
+    if metric == "availability":
+        return -d > th.max_availability_drop
+    if metric == "latency_p99":
+        return cv > bv * (1 + th.max_p99_increase) if bv > 0 else cv > bv
+    if metric == "time_to_recover":
+        return d > th.max_ttr_increase_s
+    if metric == "longest_outage":
+        return d > th.max_outage_increase_s
+    return d > th.max_lost_writes_increase
+
+
+def _never(entry: dict[str, Any]) -> list[int]:
+    return [k + 1 for k, v in enumerate(entry.get("values", [])) if v == "never"]
+
+
+def compare_sets(base: dict[str, Any], cand: dict[str, Any], th: Thresholds) -> ExperimentComparison:
+    """Two trial sets of one experiment, metric by metric on their intervals (module docstring)."""
+    deltas: list[MetricDelta] = []
+    regressions: list[str] = []
+    bm, cm = base.get("metrics", {}), cand.get("metrics", {})
+    for metric, worse_up in _HIGHER_IS_WORSE.items():
+        b, c = _bounds(bm.get(metric)), _bounds(cm.get(metric))
+        if metric == "lost_writes":
+            # An invariant: any candidate trial that lost an acknowledged write, against a
+            # baseline that never did, is a regression whatever the intervals say.
+            bvals = [number(v) for v in (bm.get(metric) or {}).get("values", []) if v is not None]
+            cvals = [number(v) for v in (cm.get(metric) or {}).get("values", []) if v is not None]
+            if bvals and cvals and max(bvals) == 0 and max(cvals) > th.max_lost_writes_increase:
+                bad = [k + 1 for k, v in enumerate((cm.get(metric) or {}).get("values", []))
+                       if v is not None and number(v) > 0]
+                note = f"lost writes in candidate trial{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))}, none in the baseline"
+                deltas.append(MetricDelta(metric, 0.0, max(cvals), max(cvals), True, note,
+                                          b[1] if b else None, c[1] if c else None))
+                regressions.append(f"{metric}: {note}")
+                continue
+        if metric == "time_to_recover":
+            # Coming back is a safety property, like not losing writes: a candidate trial that
+            # never recovered, against a baseline whose every trial did, is a regression.
+            never = _never(cm.get(metric, {}))
+            bvals = (bm.get(metric) or {}).get("values", [])
+            if never and bvals and not _never(bm.get(metric, {})):
+                note = (f"candidate never recovered in trial{'s' if len(never) > 1 else ''} "
+                        f"{', '.join(map(str, never))}; every baseline trial did")
+                deltas.append(MetricDelta(metric, b[0] if b else None, math.inf, math.inf, True, note,
+                                          b[1] if b else None, c[1] if c else None))
+                regressions.append(f"{metric}: {note}")
+                continue
+        if b is None or c is None:
+            note, bad = "not comparable: no interval on " + ("both sides" if b is None and c is None else
+                                                             "baseline" if b is None else "candidate"), False
+            deltas.append(MetricDelta(metric, b[0] if b else None, c[0] if c else None, None, bad, note,
+                                      b[1] if b else None, c[1] if c else None))
+            continue
+        (bv, biv), (cv, civ) = b, c
+        separated = civ[0] > biv[1] if worse_up else civ[1] < biv[0]
+        beyond = _beyond(metric, bv, cv, th)
+        bad = separated and beyond
+        delta = cv - bv if not (math.isinf(cv) and math.isinf(bv)) else 0.0
+        shown = f"{_iv_text(metric, bv, biv)} → {_iv_text(metric, cv, civ)}"
+        if bad:
+            never = _never(cm.get(metric, {}))
+            why = f"; candidate never recovered in trial{'s' if len(never) > 1 else ''} {', '.join(map(str, never))}" if never else ""
+            note = f"{metric.replace('_', ' ')} worse, intervals separate: {shown}{why}"
+            regressions.append(f"{metric}: {note}")
+        elif beyond:
+            note = f"estimates differ by more than the threshold but the intervals overlap ({shown}): not a regression"
+        else:
+            note = ""
+        deltas.append(MetricDelta(metric, bv, cv, delta, bad, note, biv, civ))
+    bverd, cverd = str(base.get("verdict", "?")), str(cand.get("verdict", "?"))
+    if bverd == "PASS" and cverd == "FAIL":
+        regressions.insert(0, "verdict: PASS → FAIL")
+    return ExperimentComparison(str(cand.get("experiment")), bverd, cverd, tuple(deltas), tuple(regressions),
+                                (int(base.get("trials", 0)), int(cand.get("trials", 0))))
+
+
 def compare_docs(baseline: dict[str, Any], candidate: dict[str, Any], thresholds: Thresholds | None = None) -> Comparison:
-    """Compare two loaded results.json documents (runs matched by experiment name; the last wins)."""
+    """Compare two loaded results.json documents, matched by experiment name: as trial sets where
+    both sides have one, else as runs (the last run of a name wins)."""
     th = thresholds or Thresholds()
     bruns = {r["experiment"]: r for r in baseline.get("runs", [])}
     cruns = {r["experiment"]: r for r in candidate.get("runs", [])}
-    both = [n for n in cruns if n in bruns]
+    bsets = {t["experiment"]: t for t in baseline.get("trial_sets", [])}
+    csets = {t["experiment"]: t for t in candidate.get("trial_sets", [])}
+    bnames = list(dict.fromkeys([*bruns, *bsets]))
+    cnames = list(dict.fromkeys([*cruns, *csets]))
+    both = [n for n in cnames if n in bnames]
+
+    def one(n: str) -> ExperimentComparison:
+        if n in bsets and n in csets:
+            return compare_sets(bsets[n], csets[n], th)
+        return compare_runs(bruns[n], cruns[n], th)
+
     return Comparison(
-        experiments=tuple(compare_runs(bruns[n], cruns[n], th) for n in both),
-        only_in_baseline=tuple(n for n in bruns if n not in cruns),
-        only_in_candidate=tuple(n for n in cruns if n not in bruns),
+        experiments=tuple(one(n) for n in both),
+        only_in_baseline=tuple(n for n in bnames if n not in cnames),
+        only_in_candidate=tuple(n for n in cnames if n not in bnames),
         thresholds=th,
     )
 
@@ -156,6 +289,8 @@ def compare(baseline_dir: Path, candidate_dir: Path, thresholds: Thresholds | No
 def _fmt(metric: str, v: float | None) -> str:
     if v is None:
         return "unknown"
+    if math.isinf(v):
+        return "never"
     if metric == "availability":
         return f"{v * 100:.3f}%"
     if metric == "latency_p99":
@@ -165,9 +300,17 @@ def _fmt(metric: str, v: float | None) -> str:
     return f"{v:.2f} s"
 
 
+def _cell(metric: str, v: float | None, iv: Bounds | None) -> str:
+    if v is None or iv is None:
+        return _fmt(metric, v) if v is None or not math.isinf(v) else "never"
+    return _iv_text(metric, v, iv)
+
+
 def _fmt_delta(metric: str, d: MetricDelta) -> str:
     if d.delta is None:
         return "n/a"
+    if math.isinf(d.delta):
+        return "never"
     if metric == "availability":
         return f"{d.delta * 100:+.3f} pp"
     if metric == "latency_p99":
@@ -183,17 +326,19 @@ def format_comparison(c: Comparison) -> str:
     lines: list[str] = []
     for e in c.experiments:
         flag = "REGRESSION" if e.regressed else "ok"
-        lines.append(f"{e.experiment}: {e.baseline_verdict} → {e.candidate_verdict}  [{flag}]")
+        sets = f"  ({e.trials[0]} vs {e.trials[1]} trials, 95% intervals)" if e.trials else ""
+        lines.append(f"{e.experiment}: {e.baseline_verdict} → {e.candidate_verdict}  [{flag}]{sets}")
         for d in e.deltas:
             mark = "  ✗" if d.regressed else "   "
-            lines.append(f"{mark} {d.metric:<16} {_fmt(d.metric, d.baseline):>12} → {_fmt(d.metric, d.candidate):>12}"
+            lines.append(f"{mark} {d.metric:<16} {_cell(d.metric, d.baseline, d.baseline_interval):>28} → "
+                         f"{_cell(d.metric, d.candidate, d.candidate_interval):>28}"
                          f"  {_fmt_delta(d.metric, d):>16}" + (f"  {d.note}" if d.note else ""))
         lines += [f"    regression: {r}" for r in e.regressions]
     for n in c.only_in_baseline:
-        lines.append(f"{n}: missing in candidate (present in baseline)")
+        lines.append(f"{n}: missing in candidate (present in baseline): not a pass")
     for n in c.only_in_candidate:
         lines.append(f"{n}: new in candidate (absent from baseline)")
-    n_reg = sum(e.regressed for e in c.experiments)
+    n_reg = sum(e.regressed for e in c.experiments) + len(c.only_in_baseline)
     lines.append(f"{len(c.experiments)} compared, {n_reg} regressed, "
                  f"{len(c.only_in_baseline)} missing in candidate, {len(c.only_in_candidate)} new")
     return "\n".join(lines)
@@ -211,6 +356,9 @@ def cmd_compare(baseline_dir: Path, candidate_dir: Path, max_availability_drop: 
         c = compare(Path(baseline_dir), Path(candidate_dir), th)
     except ResultsFileError as e:
         print(f"continuum compare: {e}", file=sys.stderr)
+        return 2
+    if not c.experiments and not c.only_in_baseline:
+        print(f"continuum compare: nothing to compare: the baseline {baseline_dir} has no experiments", file=sys.stderr)
         return 2
     print(format_comparison(c), file=out)
     return 1 if c.regressed else 0

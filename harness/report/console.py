@@ -261,3 +261,47 @@ def print_summary(results: Sequence[Result], console: Console | None = None) -> 
         for reason in r.reasons:
             console.print(Text(f"  {r.name}: ", style="bold") + Text(reason, style=VERDICT_STYLE[r.verdict]),
                           highlight=False, soft_wrap=not console.is_terminal)
+
+
+# ─────────────────────────────── trial sets ───────────────────────────────
+
+def trial_summary_table(sets: Sequence[Any]) -> Table:
+    """One row per assertion of every trial set: the interval, the share of trials that passed,
+    the verdict and, when undecided, about how many trials would decide."""
+    verdict = worst_verdict(ts.verdict for ts in sets)
+    t = Table(title=f"Continuum: {verdict.value} (trial sets, 95% intervals)", title_style=VERDICT_STYLE[verdict])
+    for col, justify in (("experiment", "left"), ("assertion", "left"), ("interval", "right"),
+                         ("required", "left"), ("trials passed", "right"), ("verdict", "left"),
+                         ("to decide", "right")):
+        t.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    from harness.measure.trialset import interval_text
+
+    for ts in sets:
+        first = True
+        for a in ts.assertions:
+            iv = "invariant" if a.method == "invariant" else interval_text(a.metric, a.interval)
+            t.add_row(f"{ts.name} ({len(ts.trials)}×, {ts.stack})" if first else "", a.name, iv, a.text,
+                      f"{a.passes}/{a.judged}", Text(a.verdict.value, style=VERDICT_STYLE[a.verdict]),
+                      f"~{a.trials_needed}" if a.trials_needed else "")
+            first = False
+        if not ts.assertions:
+            t.add_row(ts.name, "", "", "", "", Text(ts.verdict.value, style=VERDICT_STYLE[ts.verdict]), "")
+    return t
+
+
+def print_trial_summary(sets: Sequence[Any], console: Console | None = None) -> None:
+    """The trial-set table, then each set's verdict and reasons; says when a verdict rests on
+    too few trials."""
+    console = console or Console()
+    if not sets:
+        console.print("no trials ran")
+        return
+    console.print(trial_summary_table(sets))
+    for ts in sets:
+        wall = f", {sum(ts.wall_s):.0f} s" if ts.wall_s else ""
+        console.print(Text(f"  {ts.name}: ", style="bold") +
+                      Text(f"{ts.verdict.value} over {len(ts.judged)} judged of {len(ts.trials)} trials{wall}",
+                           style=VERDICT_STYLE[ts.verdict]), highlight=False)
+        for reason in ts.reasons:
+            style = "yellow" if reason.startswith("rests on") else VERDICT_STYLE[ts.verdict]
+            console.print(Text(f"    {reason}", style=style), highlight=False)

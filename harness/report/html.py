@@ -183,6 +183,89 @@ def _figure_html(fig: go.Figure | None, div_id: str) -> Markup | None:
                               config={"displaylogo": False, "responsive": True}))
 
 
+_SPREAD_ROWS = (("availability", "availability %", lambda v: v * 100),
+                ("time_to_recover", "time to recover s", lambda v: v),
+                ("latency_p99", "p99 latency ms", lambda v: v * 1000),
+                ("longest_outage", "longest outage s", lambda v: v))
+
+
+def _trial_figure(ts: dict[str, Any]) -> go.Figure:
+    """The trials side by side: one row per metric, one dot per trial (red when that trial
+    missed the metric's assertion), the 95% interval as a band, the threshold dashed."""
+    from harness.report.results import number
+
+    fig = make_subplots(rows=len(_SPREAD_ROWS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[label for _, label, _ in _SPREAD_ROWS])
+    asserted = {a["metric"]: a for a in ts.get("assertions", []) if a.get("kind") == "slo"}
+    n = int(ts.get("trials", 0))
+    for row, (metric, label, scale) in enumerate(_SPREAD_ROWS, start=1):
+        m = ts.get("metrics", {}).get(metric) or {}
+        a = asserted.get(metric)
+        xs, ys, colours, text = [], [], [], []
+        never = []
+        for k, v in enumerate(m.get("values", [])):
+            v = number(v)
+            if v is None:
+                continue
+            passed = (a or {}).get("passed", [None] * n)[k] if a else None
+            if v == float("inf"):
+                never.append(k + 1)
+                continue
+            xs.append(k + 1)
+            ys.append(scale(v))
+            colours.append("#7d8796" if a is None else FAIL_COLOUR if passed is False else OK_COLOUR)  # grey: not asserted
+            text.append(f"trial {k + 1}: {format_value(metric, v)}")
+        fig.add_scatter(x=xs, y=ys, mode="markers", marker=dict(color=colours, size=9), text=text,
+                        hoverinfo="text", showlegend=False, row=row, col=1)
+        iv = m.get("interval")
+        if iv and number(iv["low"]) is not None:
+            lo, hi = number(iv["low"]), number(iv["high"])
+            top = scale(hi) if hi != float("inf") else (max(ys) if ys else scale(lo)) * 1.5
+            fig.add_hrect(y0=scale(lo), y1=top, fillcolor="#4a78c2", opacity=0.15, line_width=0, row=row, col=1)
+            est = number(iv["estimate"])
+            if est is not None and est != float("inf"):
+                fig.add_hline(y=scale(est), line=dict(color="#4a78c2", width=1), row=row, col=1)
+        if a is not None:
+            fig.add_hline(y=scale(a["threshold"]), line=dict(color="#8a5a00", width=1.5, dash="dash"),
+                          annotation_text=f"required {a['text']}", annotation_position="top left",
+                          row=row, col=1)
+        for k in never:
+            fig.add_annotation(x=k, y=1.0, xref=f"x{row if row > 1 else ''}", yref=f"y{row if row > 1 else ''} domain",
+                               text="never", showarrow=False, font=dict(color=FAIL_COLOUR, size=11))
+    fig.update_layout(height=170 * len(_SPREAD_ROWS) + 60, template="plotly_white",
+                      margin=dict(l=60, r=20, t=40, b=40),
+                      font=dict(family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"))
+    fig.update_xaxes(dtick=1, range=[0.5, max(n, 1) + 0.5])
+    fig.update_xaxes(title_text="trial", row=len(_SPREAD_ROWS), col=1)
+    return fig
+
+
+def _interval_cell(metric: str, iv: dict[str, Any] | None) -> str:
+    from harness.report.results import number
+
+    if not iv:
+        return "—"
+
+    def show(v: Any) -> str:
+        x = number(v)
+        return "never" if x == float("inf") else format_value(metric, x)
+
+    return f"{show(iv['estimate'])} [{show(iv['low'])}, {show(iv['high'])}]"
+
+
+def _trial_sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for k, ts in enumerate(doc.get("trial_sets", [])):
+        rows = [{**a, "interval_text": "invariant" if a["method"] == "invariant" else _interval_cell(a["metric"], a["interval"]),
+                 "share_text": "—" if not a.get("pass_share") else
+                 f"{a['pass_share']['low'] * 100:.0f}–{a['pass_share']['high'] * 100:.0f}%"}
+                for a in ts.get("assertions", [])]
+        fig = _trial_figure(ts).to_html(full_html=False, include_plotlyjs=False, div_id=f"trials-{k}",
+                                        config={"displaylogo": False, "responsive": True})
+        out.append({"ts": ts, "rows": rows, "figure": Markup(fig), "wall_total": sum(w or 0 for w in ts.get("wall_s", []))})
+    return out
+
+
 def _baseline_rows(results_json: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:
     if not baseline:
         return {}
@@ -231,16 +314,22 @@ def render_html(results_json: dict[str, Any], baseline: dict[str, Any] | None) -
     """The whole report page as a string: one inline plotly.js copy, a section per experiment."""
     runs = results_json.get("runs", [])
     cmp = _baseline_rows(results_json, baseline)
+    trial_of: dict[str, str] = {}
+    for ts in results_json.get("trial_sets", []):
+        for k, rid in enumerate(ts.get("run_ids", [])):
+            trial_of[rid] = f"trial {k + 1} of {ts.get('trials')}"
     sections = [
         {"run": run, "figure": _figure_html(_figure(run), f"timeline-{k}"),
          "operations_figure": _figure_html(_operations_figure(run), f"operations-{k}"),
          "config_yaml": _config_yaml(run),
-         "baseline": cmp.get("rows", {}).get(run["experiment"]) if cmp else None}
+         # a trial is judged in its set: a baseline comparison of one trial would mislead
+         "baseline": cmp.get("rows", {}).get(run["experiment"]) if cmp and run.get("run_id") not in trial_of else None,
+         "trial": trial_of.get(run.get("run_id"))}
         for k, run in enumerate(runs)
     ]
     return _env().get_template(TEMPLATE).render(
         doc=results_json, sections=sections, overview=_overview(runs), comparison=cmp,
-        plotly_js=Markup(_plotly_js()))
+        plotly_js=Markup(_plotly_js()), trial_sets=_trial_sections(results_json))
 
 
 def write_html(results_json: dict[str, Any], path: Path, baseline: dict[str, Any] | None = None) -> None:

@@ -7,7 +7,9 @@
 * the measured value goes to the case's <system-out>, and to the suite's properties as
   `<assertion name>.measured` / `.passed`, next to run_id and verdict;
 * per operation (request name): one line each in the run case's <system-out>, and properties
-  `operation.<name>.<metric>` (availability, latencies, throughput, outage, stall, TTR).
+  `operation.<name>.<metric>` (availability, latencies, throughput, outage, stall, TTR);
+* a trial set (`--trials`) is one <testsuite> judged on its intervals (`trial_testsuite`), in
+  place of its trials' suites.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Sequence
 import junit_xml
 
 from harness.measure.result import Result, Verdict
+from harness.measure.trialset import TrialSet
 from harness.measure.verdict import format_value, operation_ttr
 from harness.report.files import atomic_write_text
 
@@ -118,9 +121,44 @@ def testsuite(r: Result) -> junit_xml.TestSuite:
                                properties=props)
 
 
-def junit_string(results: Sequence[Result]) -> str:
-    return junit_xml.to_xml_report_string([testsuite(r) for r in results], prettyprint=True, encoding="utf-8")
+def trial_testsuite(ts: TrialSet) -> junit_xml.TestSuite:
+    """A trial set as CI sees it: the set's verdict, not each trial's (one flaky trial among
+    passing ones is what the intervals judge). INCONCLUSIVE assertions are <skipped> with the
+    interval and about how many trials would decide."""
+    cls = f"continuum.{ts.name}"
+    head = junit_xml.TestCase("trials", classname=cls, elapsed_sec=sum(ts.wall_s),
+                              stdout="\n".join([f"verdict: {ts.verdict.value}", f"trials: {len(ts.trials)} "
+                                                f"({len(ts.judged)} judged, {ts.stack} stack)",
+                                                "per trial: " + " ".join(r.verdict.value for r in ts.trials)]
+                                               + [f"reason: {x}" for x in ts.reasons]))
+    if ts.verdict is Verdict.ERROR:
+        head.add_error_info(message="; ".join(ts.reasons), error_type="HarnessError")
+    elif ts.verdict is Verdict.FAIL and any(r.aborted for r in ts.trials):
+        head.add_failure_info(message=ts.reasons[0], failure_type="Aborted")
+    cases = [head]
+    props = {"trials": str(len(ts.trials)), "stack": ts.stack, "verdict": ts.verdict.value,
+             "run_ids": ",".join(r.run_id for r in ts.trials)}
+    for a in ts.assertions:
+        case = junit_xml.TestCase(a.name, classname=cls, stdout=f"{a.message}\ntrials passed: {a.passes}/{a.judged}")
+        if ts.verdict is Verdict.ERROR:
+            case.add_skipped_info(message="not judged: " + "; ".join(ts.reasons))
+        elif a.verdict is Verdict.FAIL:
+            case.add_failure_info(message=a.message, failure_type="SLOViolation")
+        elif a.verdict is Verdict.INCONCLUSIVE:
+            case.add_skipped_info(message=a.message)
+        cases.append(case)
+        if a.interval is not None:
+            props[f"{a.name}.low"], props[f"{a.name}.high"] = repr(a.interval.low), repr(a.interval.high)
+        props[f"{a.name}.verdict"] = a.verdict.value
+        props[f"{a.name}.passes"] = f"{a.passes}/{a.judged}"
+    return junit_xml.TestSuite(cls, cases, id=props["run_ids"], properties=props)
 
 
-def write_junit(results: Sequence[Result], path: Path) -> None:
-    atomic_write_text(Path(path), junit_string(results))
+def junit_string(results: Sequence[Result], trial_sets: Sequence[TrialSet] = ()) -> str:
+    judged = {ts.name for ts in trial_sets}
+    suites = [trial_testsuite(ts) for ts in trial_sets] + [testsuite(r) for r in results if r.name not in judged]
+    return junit_xml.to_xml_report_string(suites, prettyprint=True, encoding="utf-8")
+
+
+def write_junit(results: Sequence[Result], path: Path, trial_sets: Sequence[TrialSet] = ()) -> None:
+    atomic_write_text(Path(path), junit_string(results, trial_sets))

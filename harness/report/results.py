@@ -24,6 +24,7 @@ from harness.yamlsafe import field_name
 from harness.measure.metrics import PhaseMetrics
 from harness.measure.result import Result, worst_verdict
 from harness.measure.timeline import STEP_S
+from harness.measure.trialset import TrialSet
 from harness.report.files import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -125,19 +126,77 @@ def run_to_json(r: Result) -> dict[str, Any]:
     }
 
 
-def results_to_json(results: Sequence[Result]) -> dict[str, Any]:
-    """The whole results.json document."""
+NEVER = "never"     # a per-trial value or bound that is +inf: the fault never recovered
+
+
+def _num(v: float | None) -> Any:
+    if v is not None and math.isinf(v):
+        return NEVER
+    return plain(v)
+
+
+def number(v: Any) -> float | None:
+    """A trial value or bound read back from results.json ("never" → +inf)."""
+    if v == NEVER:
+        return math.inf
+    return None if v is None else float(v)
+
+
+def _interval(iv) -> dict[str, Any] | None:
+    if iv is None:
+        return None
+    return {"estimate": _num(iv.estimate), "low": _num(iv.low), "high": _num(iv.high), "n": iv.n,
+            "method": iv.method, "confidence": iv.confidence, "effective_n": plain(iv.effective_n)}
+
+
+def trial_set_to_json(ts: TrialSet) -> dict[str, Any]:
+    """One experiment's trial set in results.json (docs/results-schema.md, "A trial set")."""
     return {
-        "schema_version": SCHEMA_VERSION,
-        "harness_version": __version__,
-        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "verdict": worst_verdict(r.verdict for r in results).value,
-        "runs": [run_to_json(r) for r in results],
+        "experiment": ts.name,
+        "verdict": ts.verdict.value,
+        "exit_code": ts.exit_code,
+        "reasons": list(ts.reasons),
+        "stack": ts.stack,
+        "trials": len(ts.trials),
+        "judged": len(ts.judged),
+        "few_trials": ts.few_trials,
+        "run_ids": [r.run_id for r in ts.trials],
+        "trial_verdicts": [r.verdict.value for r in ts.trials],
+        "wall_s": [plain(w) for w in ts.wall_s],
+        "assertions": [
+            {"name": a.name, "kind": a.kind, "scope": a.scope, "metric": a.metric, "op": a.op,
+             "threshold": plain(a.threshold), "text": a.text, "unit": a.unit, "method": a.method,
+             "values": [_num(v) for v in a.values], "passed": list(a.passed),
+             "passes": a.passes, "judged": a.judged, "pass_share": _interval(a.pass_share),
+             "interval": _interval(a.interval), "verdict": a.verdict.value,
+             "trials_needed": a.trials_needed, "message": a.message}
+            for a in ts.assertions
+        ],
+        "metrics": {m.metric: {"method": m.method, "values": [_num(v) for v in m.values],
+                               "interval": _interval(m.interval)} for m in ts.spreads},
     }
 
 
-def write_results(results: Sequence[Result], path: Path) -> dict[str, Any]:
-    doc = results_to_json(results)
+def results_to_json(results: Sequence[Result], trial_sets: Sequence[TrialSet] = ()) -> dict[str, Any]:
+    """The whole results.json document. With trial sets, `runs` holds every trial and the
+    suite's verdict is that of the sets (a single failed trial among passing ones is the
+    flakiness the intervals judge, not the suite's verdict)."""
+    judged = {ts.name for ts in trial_sets}
+    verdicts = [ts.verdict for ts in trial_sets] + [r.verdict for r in results if r.name not in judged]
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "verdict": worst_verdict(verdicts).value,
+        "runs": [run_to_json(r) for r in results],
+    }
+    if trial_sets:
+        doc["trial_sets"] = [trial_set_to_json(ts) for ts in trial_sets]
+    return doc
+
+
+def write_results(results: Sequence[Result], path: Path, trial_sets: Sequence[TrialSet] = ()) -> dict[str, Any]:
+    doc = results_to_json(results, trial_sets)
     write_doc(doc, path)
     return doc
 
@@ -291,12 +350,25 @@ class RunDoc(_Doc):
     timeline: TimelineDoc
 
 
+
+
+class TrialSetDoc(_Doc):
+    """A trial set as `report`, `compare` and the HTML template read it (docs/results-schema.md)."""
+    experiment: str
+    verdict: VerdictName
+    trials: Count
+    run_ids: list[str] = []
+    assertions: list[dict[str, Any]]
+    metrics: dict[str, dict[str, Any]]
+
+
 class ResultsDoc(_Doc):
     schema_version: Literal[1]
     harness_version: str
     generated_at: str
     verdict: VerdictName
     runs: list[RunDoc]
+    trial_sets: list[TrialSetDoc] = []
 
 
 def _refuse_constant(name: str) -> Any:

@@ -75,11 +75,15 @@ def run_experiment(
     pacer: Pacer | None = None,
     keep_stack: bool = False,
     clock: Clock | None = None,
+    stack: Any | None = None,
 ):
     """Run one experiment end to end. Returns (RunRecord, Result).
 
     Harness failures are caught and recorded (verdict ERROR); Interrupted propagates after
     cleanup, with the partial record attached as `exc.record` and `exc.result`.
+
+    `stack`: a Stack already up (repeated trials on one stack, harness.run.trials); it is used
+    as it is and left up, and the durability audit counts only writes this run made.
     """
     from harness.measure import evaluate
 
@@ -90,7 +94,7 @@ def run_experiment(
     harness_error: str | None = None
     interrupted: Interrupted | None = None
     try:
-        _stages(experiment, run, events, run_id, image_overrides, pacer, keep_stack)
+        _stages(experiment, run, events, run_id, image_overrides, pacer, keep_stack, stack)
     except Interrupted as exc:
         interrupted, run.interrupted = exc, True
     except KeyboardInterrupt as exc:
@@ -117,21 +121,28 @@ def run_experiment(
 
 
 def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | None,
-            image_overrides: dict[str, str] | None, pacer: Pacer | None, keep_stack: bool) -> None:
+            image_overrides: dict[str, str] | None, pacer: Pacer | None, keep_stack: bool,
+            stack: Any | None = None) -> None:
     from harness.load.runner import LoadGenerator
     from harness.stack.engine import connect
     from harness.stack.images import ensure_images
     from harness.stack.stack import Stack
 
     target = experiment.target
+    reused = stack is not None
     with ExitStack() as stages:
-        client = connect()
-        ensure_images(client, [target], overrides=image_overrides, say=events.say)
-        stack = stages.enter_context(Stack(target, run_id, client=client, image_overrides=image_overrides,
-                                           detach=keep_stack, say=events.say))
+        if stack is None:
+            client = connect()
+            ensure_images(client, [target], overrides=image_overrides, say=events.say)
+            stack = stages.enter_context(Stack(target, run_id, client=client, image_overrides=image_overrides,
+                                               detach=keep_stack, say=events.say))
+            events.say(f"run {stack.run_id}: {target.name} up in {stack.timings['up_s']:.1f} s")
         run.run_id = stack.run_id
-        events.say(f"run {stack.run_id}: {target.name} up in {stack.timings['up_s']:.1f} s")
         endpoints = _endpoints(stack, experiment)
+        readback = readback_for(target.audit)
+        # A reused stack holds the writes of earlier trials: read them first, so this run's
+        # audit counts only its own (else every earlier write would be "unexpected").
+        prior = readback.read(endpoints) if reused and readback is not None else None
         load = stages.enter_context(LoadGenerator(
             target.load_profile, experiment.load.profile, host=endpoints[0],
             users=experiment.load.users, spawn_rate=experiment.load.spawn_rate,
@@ -158,10 +169,14 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
         load.stop()
         run.samples.extend(load.poll_final())
         run.writes = load.writes()
-        readback = readback_for(target.audit)
         if readback is not None:
             outcome = readback.read(endpoints)
             run.audit, run.audit_error = outcome.snapshot, outcome.error
+            if prior is not None and prior.snapshot is None:
+                run.audit, run.audit_error = None, f"before the run on a reused stack: {prior.error}"
+            elif prior is not None and run.audit is not None:
+                run.audit = AuditSnapshot(run.audit.present_ids - prior.snapshot.present_ids,
+                                          run.audit.total_balance, run.audit.expected_total)
 
 
 def _endpoints(stack: Any, experiment: Experiment) -> list[str]:

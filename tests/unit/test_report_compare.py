@@ -6,7 +6,7 @@ import pytest
 
 from harness.measure import evaluate
 from harness.measure.synthetic import demo_record
-from harness.report.compare import Thresholds, cmd_compare, compare, compare_docs
+from harness.report.compare import Thresholds, cmd_compare, compare, compare_docs, format_comparison
 from harness.report.results import results_to_json
 
 
@@ -77,7 +77,10 @@ def test_missing_experiments_reported(base):
     other["runs"][0]["experiment"] = "renamed"
     c = compare_docs(base, other)
     assert c.only_in_baseline == ("link-down-demo",) and c.only_in_candidate == ("renamed",)
-    assert c.experiments == () and not c.regressed
+    assert c.experiments == ()
+    # a candidate that lacks an experiment of the baseline is never a pass
+    assert c.regressed
+    assert "link-down-demo: missing in candidate (present in baseline): not a pass" in format_comparison(c)
 
 
 def test_cmd_compare_exit_codes(base, tmp_path, capsys):
