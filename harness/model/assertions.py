@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
 
 from harness.model.base import At, Model
 from harness.model.units import MAX_TEXT, got, short
@@ -30,10 +30,12 @@ METRICS: dict[str, UnitKind] = {
     "throughput": "rate",
     "lost_writes": "count",
     "unexpected_writes": "count",
-    "money_conserved": "count",     # 1 when the audit's invariant holds, 0 when not
+    "duplicate_writes": "count",
 }
 # Metrics computed from the durability read-back; a target must declare one to use them.
-AUDIT_METRICS = ("lost_writes", "unexpected_writes", "money_conserved")
+AUDIT_METRICS = ("lost_writes", "unexpected_writes", "duplicate_writes")
+# Besides these, each invariant a target declares (x-continuum.durability.invariants, e.g. the
+# ledger's money_conserved) is a metric of its own: 1 when it holds, 0 when not ("== 1").
 
 # One way to match: an operator, optional single spaces, a number, an optional unit.
 THRESHOLD_PATTERN = r"^ *(?:>=|<=|==|>|<) *[0-9]+(?:\.[0-9]+)? *(?:%|ms|s|m|/s)? *$"
@@ -46,7 +48,7 @@ class Assertion(Model):
     op: Op
     threshold: float                # in the metric's base unit (ratio, seconds, count, per second)
     text: str                       # as written, for messages: ">= 99.9%"
-
+    invariant: bool = False         # the metric names an invariant of the target
     def __init__(self, metric: str | None = None, op: str | None = None, threshold: float | None = None,
                  text: str | None = None, **kw: Any):
         # Positional construction reads naturally in code: Assertion("availability", ">=", 0.999, ">= 99.9%").
@@ -64,13 +66,14 @@ class Assertion(Model):
         }[self.op]
 
 
-def parse_threshold(metric: str, text: Any) -> Assertion:
+def parse_threshold(metric: str, text: Any, *, invariant: bool = False) -> Assertion:
     """`"<op> <number><unit>"` for a metric → Assertion in the metric's base unit.
 
-    ratio: a percentage ("99.9%" → 0.999); seconds: ms|s|m; count: a bare integer; rate: "/s".
-    Raises ValueError with a readable reason. Linear in the input (bounded, then matched once).
+    ratio: a percentage ("99.9%" → 0.999); seconds: ms|s|m; count: a bare integer; rate: "/s";
+    an invariant: "== 1" (holds) or "== 0". Raises ValueError with a readable reason. Linear in
+    the input (bounded, then matched once).
     """
-    kind = METRICS.get(metric)
+    kind = "count" if invariant else METRICS.get(metric)
     if kind is None:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     if not isinstance(text, str):
@@ -100,27 +103,37 @@ def parse_threshold(metric: str, text: Any) -> Assertion:
             raise ValueError(f"{metric} is a count: write a whole number without a unit, "
                              f"e.g. \"{op} {number.split('.')[0]}\"")
         threshold = float(int(number))
-        if metric == "money_conserved" and threshold not in (0.0, 1.0):
-            raise ValueError("money_conserved is 1 when money is conserved and 0 when not; "
-                             "write \"== 1\"")
+        if invariant and (op != "==" or threshold not in (0.0, 1.0)):
+            raise ValueError(f"{metric} is an invariant of the target: 1 when it holds, 0 when "
+                             "not; write \"== 1\"")
     else:  # rate
         if unit != "/s":
             raise ValueError(f"{metric} is a rate: write it per second, e.g. \"{op} {number}/s\"")
         threshold = value
-    return Assertion(metric=metric, op=op, threshold=threshold, text=stripped)  # type: ignore[arg-type]
+    return Assertion(metric=metric, op=op, threshold=threshold, text=stripped,  # type: ignore[arg-type]
+                     invariant=invariant)
 
 
-def _assertions(value: Any) -> tuple[Assertion, ...]:
+def invariant_names(info: Any) -> tuple[str, ...]:
+    """The invariants the experiment's target declares (validation context), if any."""
+    target = ((getattr(info, "context", None) or {}) if info is not None else {}).get("target")
+    durability = getattr(target, "durability", None)
+    return tuple(i.name for i in durability.invariants) if durability is not None else ()
+
+
+def _assertions(value: Any, info: ValidationInfo) -> tuple[Assertion, ...]:
     """{metric: threshold | [low, high]} → assertions, each error placed on its value."""
     if isinstance(value, tuple) and all(isinstance(a, Assertion) for a in value):
         return value
     if not isinstance(value, dict):
         raise ValueError(f"expected a mapping of metric to threshold, {got(value)}")
+    invariants = invariant_names(info)
     out: list[Assertion] = []
     for metric, spec in value.items():
-        if metric not in METRICS:
+        if metric not in METRICS and metric not in invariants:
+            declared = f"; invariants of the target: {', '.join(invariants)}" if invariants else ""
             raise At(f"{metric!r} is not an accepted key here; expected one of: "
-                     f"{', '.join(sorted(METRICS))}", metric, key=True)
+                     f"{', '.join(sorted(METRICS))}{declared}", metric, key=True)
         if isinstance(spec, list):
             if not 1 <= len(spec) <= 2:
                 raise At("a range is a list of one or two thresholds", metric)
@@ -129,7 +142,7 @@ def _assertions(value: Any) -> tuple[Assertion, ...]:
             texts = [(spec, (metric,))]
         for text, path in texts:
             try:
-                out.append(parse_threshold(metric, text))
+                out.append(parse_threshold(metric, text, invariant=metric not in METRICS))
             except ValueError as exc:
                 raise At(str(exc), *path) from None
     return tuple(out)
@@ -137,7 +150,9 @@ def _assertions(value: Any) -> tuple[Assertion, ...]:
 
 _ASSERTIONS_SCHEMA = {
     "type": "object",
-    "propertyNames": {"enum": sorted(METRICS)},
+    # The metric catalogue, or the name of an invariant the target declares.
+    "propertyNames": {"anyOf": [{"enum": sorted(METRICS)},
+                                {"pattern": r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"}]},
     "additionalProperties": {
         "anyOf": [{"type": "string", "pattern": THRESHOLD_PATTERN},
                   {"type": "array", "minItems": 1, "maxItems": 2,

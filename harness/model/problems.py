@@ -39,6 +39,7 @@ def problems_of(doc: YamlDoc, exc: ValidationError, tags: set[str] = frozenset()
         else:
             problem = doc.error(message, path, key=key)
             mark = doc.mark(path, key=key)
+        problem.path = path if e["type"] != "missing" else None  # type: ignore[attr-defined]
         out.setdefault((problem.where or "", str(problem)), (mark, problem))
     return [p for _, p in sorted(out.values(), key=lambda mp: mp[0])]
 

@@ -17,14 +17,24 @@ from contextlib import ExitStack
 from typing import Any
 
 from harness.errors import ContinuumError, HarnessError, Interrupted
-from harness.events import Aborted, Events, NoteAdded, PhaseStarted, Progress, RunEnded, RunStarted
+from harness.events import (
+    Aborted,
+    Events,
+    NoteAdded,
+    PhaseStarted,
+    Progress,
+    RoleResolved,
+    RunEnded,
+    RunStarted,
+)
 from harness.faults.base import FaultContext
 from harness.live import LiveStats
 from harness.model.experiment import Experiment
-from harness.model.record import AuditSnapshot, Note, RunRecord, Sample, WriteRecord
+from harness.model.record import AuditSnapshot, Note, ReadRecord, RunRecord, Sample, WriteRecord
 from harness.run.phases import phases
 from harness.run.scheduler import Clock, MonotonicClock, Pacer, Scheduler
-from harness.target.readback import readback_for
+from harness.target.readback import read_back
+from harness.target.roles import check_roles, roles_used
 from harness.undo import UndoStack
 
 log = logging.getLogger(__name__)
@@ -43,6 +53,7 @@ class _Run:
         self.t_end: float | None = None
         self.samples: list[Sample] = []
         self.writes: tuple[WriteRecord, ...] = ()
+        self.reads: tuple[ReadRecord, ...] = ()
         self.notes: list[Note] = []
         self.aborted: str | None = None
         self.audit: AuditSnapshot | None = None
@@ -62,7 +73,8 @@ class _Run:
             t0=self.t0, t_end=t_end,
             samples=tuple(s for s in self.samples if self.t0 <= s.t <= t_end),
             phases=phases(fault_events, self.t0, t_end, self.experiment.load.request_timeout_s),
-            faults=fault_events, writes=tuple(self.writes), audit=self.audit, notes=tuple(notes),
+            faults=fault_events, writes=tuple(self.writes), reads=tuple(self.reads),
+            audit=self.audit, notes=tuple(notes),
             aborted=self.aborted, harness_error=harness_error, interrupted=self.interrupted)
 
 
@@ -132,6 +144,11 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
         run.run_id = stack.run_id
         events.say(f"run {stack.run_id}: {target.name} up in {stack.timings['up_s']:.1f} s")
         endpoints = _endpoints(stack, experiment)
+        ctx = FaultContext(stack=stack, run_id=stack.run_id)
+        ctx.on_role = lambda a: events.emit(RoleResolved(
+            a.role, a.holders, a.how, run.clock.now(), ctx.fault_name))
+        # A role declared wrong (a Sentinel that is not one) stops here, before any load.
+        check_roles(ctx, roles_used(experiment))
         load = stages.enter_context(LoadGenerator(
             target.load_profile, experiment.load.profile, host=endpoints[0],
             users=experiment.load.users, spawn_rate=experiment.load.spawn_rate,
@@ -141,9 +158,8 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             env={"CONTINUUM_ENDPOINTS": ",".join(endpoints)}))
         run.t0 = load.t_start or run.clock.now()
         events.emit(RunStarted(experiment, stack.run_id, run.t0, experiment.duration_s))
-        ctx = FaultContext(stack=stack, run_id=stack.run_id)
         undo = UndoStack()
-        run.scheduler = Scheduler(experiment.faults, t0=run.t0, inject=lambda f: f.inject(ctx),
+        run.scheduler = Scheduler(experiment.faults, t0=run.t0, inject=lambda f: _inject(f, ctx),
                                   undo=undo, events=events, clock=run.clock, pacer=pacer)
         try:
             _drive(experiment, run, load, events, pacer)
@@ -157,10 +173,26 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
         load.stop()
         run.samples.extend(load.poll_final())
         run.writes = load.writes()
-        readback = readback_for(target.audit)
-        if readback is not None:
-            outcome = readback.read(endpoints)
-            run.audit, run.audit_error = outcome.snapshot, outcome.error
+        run.reads = load.reads()
+        if target.durability is not None:
+            run.audit = read_back(target.durability, stack, endpoints)
+            failed = [run.audit.error] if run.audit.error else []
+            failed += [f"{i.name}: {i.error}" for i in run.audit.invariants if i.error]
+            run.audit_error = "; ".join(failed) or None
+
+
+def _inject(fault: Any, ctx: FaultContext) -> Any:
+    """Apply one fault; which instance held each role it asked for goes into its detail."""
+    ctx.answers.clear()
+    ctx.fault_name = fault.name
+    try:
+        injection = fault.inject(ctx)
+    finally:
+        ctx.fault_name = None
+    found = "; ".join(a.text() for a in ctx.answers)
+    if found:
+        injection.detail = f"{found}; {injection.detail}" if injection.detail else found
+    return injection
 
 
 def _endpoints(stack: Any, experiment: Experiment) -> list[str]:

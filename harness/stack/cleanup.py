@@ -26,6 +26,7 @@ class RunInfo:
     containers: int
     running: int
     networks: int
+    volumes: int = 0
 
 
 def run_filter(run_id: str) -> dict[str, str]:
@@ -47,8 +48,14 @@ def list_runs(client: docker.DockerClient) -> list[RunInfo]:
         r = runs.setdefault(labels[RUN_LABEL], {"owner": "", "target": "", "c": 0, "up": 0, "n": 0})
         r["owner"] = r["owner"] or labels.get(OWNER_LABEL, "")
         r["n"] += 1
+    for v in (client.api.volumes(filters={"label": RUN_LABEL}) or {}).get("Volumes") or []:
+        labels = v.get("Labels") or {}
+        r = runs.setdefault(labels[RUN_LABEL], {"owner": "", "target": "", "c": 0, "up": 0, "n": 0})
+        r["owner"] = r["owner"] or labels.get(OWNER_LABEL, "")
+        r["v"] = r.get("v", 0) + 1
     return [
-        RunInfo(rid, r["owner"], r["target"], r["c"], r["up"], r["n"]) for rid, r in sorted(runs.items())
+        RunInfo(rid, r["owner"], r["target"], r["c"], r["up"], r["n"], r.get("v", 0))
+        for rid, r in sorted(runs.items())
     ]
 
 
@@ -63,7 +70,8 @@ def _remove_container(client: docker.DockerClient, container_id: str) -> None:
 
 
 def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
-    """Remove the run's containers (in parallel: teardown speed matters) then its networks.
+    """Remove the run's containers (in parallel: teardown speed matters), its networks, then its
+    volumes.
 
     Returns (containers removed, networks removed). Idempotent.
     """
@@ -83,5 +91,16 @@ def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
                 log.debug("network %s not removed yet: %s", n.name, exc)
 
 
+                time.sleep(0.2 * (attempt + 1))
+    # Volumes last: a container being removed still holds its volumes.
+    for v in (client.api.volumes(filters=run_filter(run_id)) or {}).get("Volumes") or []:
+        for attempt in range(3):
+            try:
+                client.api.remove_volume(v["Name"], force=True)
+                break
+            except NotFound:
+                break
+            except APIError as exc:
+                log.debug("volume %s not removed yet: %s", v["Name"], exc)
                 time.sleep(0.2 * (attempt + 1))
     return len(containers), removed_n
