@@ -140,7 +140,8 @@ def _compose_model(doc: YamlDoc) -> tuple[ComposeFile | None, list[InputError]]:
         except ValidationError as exc:
             found = problems_of(YamlDoc(doc.file, data, doc.marks, doc.key_marks), exc,
                                 set(actions()))
-        problems.extend(p for p in found if p not in problems)
+        seen = {str(p) for p in problems}
+        problems.extend(p for p in found if str(p) not in seen)
         paths = [getattr(p, "path", None) for p in found]
         if any(p is None or len(p) < 3 for p in paths):
             break                   # a missing field, a whole service or section: stop here
@@ -312,16 +313,21 @@ def _in_order(problems: list[InputError]) -> list[InputError]:
 
 
 def _combined(problems: list[InputError]) -> InputError:
-    """One InputError listing every problem (the first is its headline)."""
+    """One InputError listing every problem (the first is its headline); `.problems` keeps
+    each as it is."""
+    import copy
+
+    flat: list[InputError] = []
+    for p in problems:                  # an already combined error stands for its problems
+        flat.extend(getattr(p, "problems", None) or [p])
+    problems = flat
     for p in problems:
         if not hasattr(p, "headline"):
             p.headline = p.args[0]  # type: ignore[attr-defined]
-    first = problems[0]
+    first = copy.copy(problems[0])
     if len(problems) > 1:
         rest = "\n".join(f"  {p.headline}" for p in problems[1:])  # type: ignore[attr-defined]
         first.args = (f"{first.headline}\n  [{len(problems) - 1} more problem"  # type: ignore[attr-defined]
                       f"{'s' if len(problems) > 2 else ''}]\n{rest}",)
-    else:
-        first.args = (first.headline,)  # type: ignore[attr-defined]
     first.problems = problems  # type: ignore[attr-defined]
     return first

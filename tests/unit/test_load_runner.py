@@ -14,7 +14,7 @@ import pytest
 
 from harness.errors import LoadError
 from harness.load import LoadGenerator
-from harness.model import Sample, WriteRecord
+from harness.model import ReadRecord, Sample, WriteRecord
 
 FAKE = textwrap.dedent(f'''\
     #!{sys.executable}
@@ -44,7 +44,7 @@ FAKE = textwrap.dedent(f'''\
     if mode == "ignore-stop":
         time.sleep(30); sys.exit(0)
     line = sys.stdin.buffer.readline()
-    send(wire.BATCH, {{"n": [], "s": [[3.0, 0.125, 1, 1, 0]], "w": [], "u": 0}})
+    send(wire.BATCH, {{"n": [], "s": [[3.0, 0.125, 1, 1, 0]], "w": [], "r": [["m1", 3.0]], "u": 0}})
     send(wire.END, {{"reason": "stop" if line.strip() == b"stop" else "eof", "requests": 3, "failures": 1,
                     "writes": 2, "t_stop": time.monotonic(), "grace_exceeded": False}})
 ''')
@@ -86,6 +86,7 @@ def test_good_worker_samples_writes_summary(fake):
     assert summary.reason == "stop" and summary.requests == 3 and summary.failures == 1
     assert load.poll() == [Sample(3.0, 0.125, True, "get", "")]
     assert load.writes() == (WriteRecord("w1", "acked", 1.0), WriteRecord("w2", "unknown", 2.0))
+    assert load.reads() == (ReadRecord("m1", 3.0),)
     assert load.stop() == summary           # idempotent
     assert not load.running()
 
