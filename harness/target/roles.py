@@ -298,8 +298,11 @@ def check_roles(ctx: Any, names: list[str]) -> list[RoleAnswer]:
         if role is None or role.kind == "static":
             continue
         try:
-            out.append(resolve_role(ctx, role))
+            answer = resolve_role(ctx, role)
         except FaultError as exc:
             raise HarnessError(f"role {name} cannot be resolved on the running stack: {exc}") \
                 from None
+        out.append(answer)
+        if getattr(ctx, "on_role", None) is not None:
+            ctx.on_role(answer)
     return out
