@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 from harness.model.base import At, Model
 from harness.model.units import MAX_TEXT, got, short
@@ -48,7 +48,8 @@ class Assertion(Model):
     op: Op
     threshold: float                # in the metric's base unit (ratio, seconds, count, per second)
     text: str                       # as written, for messages: ">= 99.9%"
-    invariant: bool = False         # the metric names an invariant of the target
+    # The metric names an invariant of the target. Not dumped: the metric name says it.
+    invariant: bool = Field(False, exclude=True)
     def __init__(self, metric: str | None = None, op: str | None = None, threshold: float | None = None,
                  text: str | None = None, **kw: Any):
         # Positional construction reads naturally in code: Assertion("availability", ">=", 0.999, ">= 99.9%").
