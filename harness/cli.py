@@ -70,6 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not experiments:
         raise InputError("no experiment files found in " + ", ".join(args.paths))
     _check_overrides(overrides, [e.target for e in experiments])
+    # What the targets accept but ignore is said once before the run, as `validate` says it.
+    for w in dict.fromkeys(w for e in experiments for w in e.target.warnings):
+        print(f"continuum: warning: {w}", file=sys.stderr)
     return _run_suite(experiments, report_dir, overrides, args)
 
 
