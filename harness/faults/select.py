@@ -28,7 +28,7 @@ class Selector(Model):
     count: Bounded(int, ge=1, le=1000) | None = None
     percent: Percent() | None = None
     seed: Bounded(int, ge=0, le=2**63 - 1) | None = None
-    role_fixed: Internal[bool] = internal(False)    # the role is static: fixed in the file
+    role_fixed: Internal[bool] = internal(False, exclude=True)   # a static role: fixed in the file
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "Selector":

@@ -117,14 +117,17 @@ class DurabilityDecl(Model):
     read: ReadDecl | None = None
     ids: JsonPath | None = None
     match: Regex | None = None
+    # A field of the answer that must be true for the read to count (a drain that says whether
+    # it finished: `complete`); otherwise the read-back failed and durability is unknown.
+    valid_when: JsonPath | None = None
     consumes: Bool = False          # the read-back removes what it reads (a queue drain)
     invariants: dict[Name, InvariantDecl] = {}
 
     @model_validator(mode="after")
     def _check(self) -> "DurabilityDecl":
-        if self.read is None and (self.ids or self.match):
-            raise At("'ids' and 'match' say where the ids are in a read-back; declare 'read'",
-                     "read")
+        if self.read is None and (self.ids or self.match or self.valid_when):
+            raise At("'ids', 'match' and 'valid_when' are about a read-back's answer; declare "
+                     "'read'", "read")
         if self.read is None and any(i.read is None for i in self.invariants.values()):
             bad = next(n for n, i in self.invariants.items() if i.read is None)
             raise At("this invariant has no read-back: give it its own 'read', or declare "
@@ -172,6 +175,7 @@ class DurabilitySpec(Model):
     read: ReadSpec | None = None
     ids: str | None = None
     match: str | None = None
+    valid_when: str | None = None
     consumes: bool = False
     invariants: tuple[InvariantSpec, ...] = ()
 

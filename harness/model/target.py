@@ -1111,8 +1111,8 @@ class _TargetBuilder:
             invariants.append(InvariantSpec(name=n, read=own, value=inv.value, op=inv.op,
                                             expected=inv.expected,
                                             expected_field=inv.expected_field))
-        return DurabilitySpec(read=read, ids=d.ids, match=d.match, consumes=d.consumes,
-                              invariants=tuple(invariants))
+        return DurabilitySpec(read=read, ids=d.ids, match=d.match, valid_when=d.valid_when,
+                              consumes=d.consumes, invariants=tuple(invariants))
 
     def _read(self, decl: ReadDecl, by_name: dict[str, ServiceSpec],
               instances: dict[str, ServiceSpec], entrypoints: tuple[Endpoint, ...],

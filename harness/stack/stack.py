@@ -423,7 +423,7 @@ def _one_shot(target: Target) -> set[str]:
 def _aliases(svc: ServiceSpec, instance: str) -> list[str]:
     """The names an instance answers to on its networks: its own, its service's, and the
     service's container_name (which Compose files use as a host name)."""
-    return [instance, svc.name] + ([svc.container_name] if svc.container_name else [])
+    return list(dict.fromkeys([instance, svc.name] + ([svc.container_name] if svc.container_name else [])))
 
 
 def _remove_volume(volume) -> None:

@@ -229,6 +229,12 @@ def _ids_of(doc: Any, path: str | None) -> list[str]:
 
 
 def ids_from(doc: Any, spec: DurabilitySpec) -> tuple[str, ...]:
+    if spec.valid_when:
+        ok = _json_path(doc, spec.valid_when)
+        if ok is not True:
+            why = doc.get("error") if isinstance(doc, dict) else None
+            raise ReadbackFailed(f"the read-back says it is not valid ({spec.valid_when} is "
+                                 f"{ok!r}{': ' + str(why) if why else ''})")
     ids = _ids_of(doc, spec.ids)
     if spec.match:
         rx = re.compile(spec.match)

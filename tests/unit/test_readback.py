@@ -158,6 +158,14 @@ def test_function_read_back_runs_in_a_child_process(tmp_path: Path):
         name="drain", timeout_s=7.0)), ids="ids")
     snap = read_back(spec, Stack(), ["http://127.0.0.1:1", "http://127.0.0.1:2"])
     assert snap.ids == ("1", "2", "7.0")
+    # A drain that did not finish says so; the read is then unknown, not what it got so far.
+    f.write_text(f.read_text() + "def partial(endpoints):\n"
+                 "    return {'ids': ['a'], 'complete': False, 'error': 'queue has no leader'}\n")
+    part = spec.model_copy(update={"valid_when": "complete", "read": spec.read.model_copy(
+        update={"function": FunctionRead(name="partial")})})
+    snap = read_back(part, Stack(), [])
+    assert snap.ids is None and snap.error == ("the read-back says it is not valid (complete is "
+                                               "False: queue has no leader)")
     bad = spec.model_copy(update={"read": spec.read.model_copy(update={
         "function": FunctionRead(name="broken")})})
     snap = read_back(bad, Stack(), [])
