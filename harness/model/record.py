@@ -82,8 +82,9 @@ class AuditSnapshot:
     error: str | None = None        # why `ids` is None
 
     @property
-    def present_ids(self) -> frozenset[str]:
-        return frozenset(self.ids or ())
+    def present_ids(self) -> frozenset[str] | None:
+        """The distinct ids held; None when they could not be read (never an empty set)."""
+        return None if self.ids is None else frozenset(self.ids)
 
 
 @dataclass(frozen=True)
