@@ -142,14 +142,21 @@ def cmd_validate(paths: list[str], *, out: TextIO | None = None, err: TextIO | N
     targets: dict[Path, Target] = {}
     names: dict[str, Path] = {}
     seen: set[Path] = set()
+    warned: set[str] = set()
+
+    def warn(t: Target) -> None:
+        for w in t.warnings:
+            if w not in warned:
+                warned.add(w)
+                print(f"warning: {w}", file=err)
+
     for raw in paths:
         p = Path(raw)
         try:
             if _is_target(p):
                 t = load_target(p)
                 print(f"ok    target {t.name}  {p}", file=out)
-                for w in t.warnings:
-                    print(f"warning: {w}", file=err)
+                warn(t)
                 continue
             files = experiment_files([p])
         except InputError as e:
@@ -173,6 +180,7 @@ def cmd_validate(paths: list[str], *, out: TextIO | None = None, err: TextIO | N
                 continue
             print(f"ok    {exp.name}  {f}  ({len(exp.faults)} fault(s), {_s(exp.duration_s)})",
                   file=out)
+            warn(exp.target)
     if bad:
         print(f"{bad} invalid file(s)", file=err)
         return EXIT_INPUT

@@ -324,3 +324,17 @@ def test_compose_schema_lists_refusals():
     svc = schema["$defs"]["ServiceSpec"]["properties"]
     assert svc["privileged"]["description"].startswith("refused: ")
     assert svc["logging"]["description"].startswith("ignored: ")
+
+
+def test_validate_prints_warnings_and_still_passes(ordinary: Path):
+    import io
+
+    from harness.plan import cmd_validate
+
+    out, err = io.StringIO(), io.StringIO()
+    assert cmd_validate([str(ordinary)], out=out, err=err) == 0
+    assert out.getvalue().startswith("ok    target shop")
+    warnings = err.getvalue().splitlines()
+    assert any("logging is ignored: the harness reads logs through Docker's default driver" in w
+               for w in warnings)
+    assert all(w.startswith("warning: ") and WHERE.match(w[len("warning: "):]) for w in warnings)
