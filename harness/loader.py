@@ -132,6 +132,7 @@ def _compose_model(doc: YamlDoc) -> tuple[ComposeFile | None, list[InputError]]:
     the shape's, each value with a shape problem is left out and the rest validated again;
     with a required field missing, nothing is built (every cross-check would then lie)."""
     problems: list[InputError] = []
+    pruned: list[tuple] = []
     data = doc.data
     for _ in range(4):
         try:
@@ -140,11 +141,14 @@ def _compose_model(doc: YamlDoc) -> tuple[ComposeFile | None, list[InputError]]:
         except ValidationError as exc:
             found = problems_of(YamlDoc(doc.file, data, doc.marks, doc.key_marks), exc,
                                 set(actions()))
+        # A field now missing because its bad value was left out is not a new problem.
+        found = [p for p in found if getattr(p, "missing", None) not in pruned]
         seen = {str(p) for p in problems}
         problems.extend(p for p in found if str(p) not in seen)
         paths = [getattr(p, "path", None) for p in found]
-        if any(p is None or len(p) < 3 for p in paths):
+        if not found or any(p is None or len(p) < 3 for p in paths):
             break                   # a missing field, a whole service or section: stop here
+        pruned.extend(paths)        # type: ignore[arg-type]
         data = _without(data, paths)
     return None, problems
 
