@@ -417,11 +417,11 @@ def init_target(compose_file: Path | str, out_dir: Path | str | None = None, *,
     from harness.loader import _compose_model, _combined, _in_order, _interpolated, load_experiment, load_target
     from harness.yamlsafe import load_yaml
 
+    from harness.model.target import COMPOSE_FILES
+
     path = Path(compose_file)
     if path.is_dir():
-        from harness.loader import find_compose
-
-        path = find_compose(path)
+        path = next((path / n for n in COMPOSE_FILES if (path / n).is_file()), path / COMPOSE_FILES[0])
     if not path.is_file():
         raise InputError("no such Compose file", where=f"{path}:1:1")
     root = path.parent.resolve()
