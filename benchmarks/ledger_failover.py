@@ -101,7 +101,7 @@ def redis_trials(target: str) -> dict:
     exp, record, result, confirmed = run("redis-primary-kill-x10.yaml", target)
     faults = sorted(record.faults, key=lambda f: f.injected_t)
     transfers = sorted((s for s in record.samples if s.name == TRANSFER), key=lambda s: s.t)
-    present = record.audit.present_ids if record.audit else None
+    present = record.audit.present_ids if record.audit else None     # None: not read back
     acked_first_t: dict[str, float] = {}
     acked: set[str] = set()
     for w in record.writes:

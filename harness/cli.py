@@ -129,6 +129,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not experiments:
         raise InputError("no experiment files found in " + ", ".join(args.paths))
     _check_overrides(overrides, [e.target for e in experiments])
+    # What the targets accept but ignore is said once before the run, as `validate` says it.
+    for w in dict.fromkeys(w for e in experiments for w in e.target.warnings):
+        print(f"continuum: warning: {w}", file=sys.stderr)
     baseline = _baseline(args.baseline)
     if (args.trials or 1) > 1 or args.trial_budget is not None or (
             args.trials is None and any(e.trials > 1 for e in experiments)):
@@ -466,6 +469,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return compare(Path(args.baseline), Path(args.candidate))
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from harness.init import init_target, next_steps
+
+    result = init_target(args.compose_file, args.dir)
+    print(next_steps(result))
+    return 0
+
+
 def cmd_gameday(args: argparse.Namespace) -> int:
     from harness.gameday import OperatorConsole
     from harness.loader import load_experiment
@@ -515,6 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("schema", cmd_schema, "print the JSON Schema of experiment files")
     sp = add("plan", cmd_plan, "print the timeline an experiment would run; touches nothing")
     sp.add_argument("paths", nargs="+", metavar="FILE")
+
+    sp = add("init", cmd_init, "write a target folder (x-continuum, a load profile, a starter "
+                               "suite) for an existing Compose file; never overwrites")
+    sp.add_argument("compose_file", metavar="COMPOSE_FILE")
+    sp.add_argument("--dir", metavar="DIR", help="where to write it (default: continuum/ beside "
+                                                 "the Compose file)")
 
     sp = add("up", cmd_up, "bring a target up (detached unless --hold) and print its run id")
     sp.add_argument("target", metavar="TARGET")

@@ -1,6 +1,8 @@
-"""The docs tables that come from the models: the fault actions and the metrics.
+"""The docs tables that come from the models: the fault actions, the metrics, and the Compose
+acceptance table.
 
-    python -m harness.docs          rewrite the tables in docs/experiment-format.md
+    python -m harness.docs          rewrite the tables in docs/experiment-format.md and
+                                    docs/target-format.md
     python -m harness.docs --check  exit 1 if they are out of date (a unit test runs this)
 
 The tables sit between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->` markers, so a
@@ -15,8 +17,11 @@ from pathlib import Path
 
 from harness.faults import actions
 from harness.model.assertions import AUDIT_METRICS, METRICS
+from harness.model.compose import KEYS, TOP_KEYS
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "experiment-format.md"
+DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
+DOC = DOCS_DIR / "experiment-format.md"
+TARGET_DOC = DOCS_DIR / "target-format.md"
 COMMON = ("name", "action", "at")
 UNITS = {"ratio": "`%` (required): `\">= 99.9%\"`", "seconds": "`ms`, `s` or `m` (required): `\"<= 800ms\"`",
          "count": "none, whole number: `\"== 0\"`", "rate": "`/s`: `\">= 100/s\"`"}
@@ -39,33 +44,54 @@ def metric_table() -> str:
     rows = ["| metric | kind | unit in the threshold |", "|---|---|---|"]
     for metric, kind in METRICS.items():
         note = " (needs the target's durability read-back)" if metric in AUDIT_METRICS else ""
-        unit = "`\"== 1\"` (1 when the read-back's invariant holds)" if metric == "money_conserved" else UNITS[kind]
-        rows.append(f"| `{metric}` | {kind} | {unit}{note} |")
+        rows.append(f"| `{metric}` | {kind} | {UNITS[kind]}{note} |")
+    rows.append("| *an invariant's name* | invariant | `\"== 1\"`: 1 when the target's named invariant "
+                "holds, 0 when not (`x-continuum.durability.invariants`; the ledger's is "
+                "`money_conserved`) |")
     return "\n".join(rows)
 
 
+def _compose_rows(keys: dict) -> list[str]:
+    order = {"accepted": 0, "warned": 1, "refused": 2}
+    rows = ["| key | | what the harness does |", "|---|---|---|"]
+    for key, rule in sorted(keys.items(), key=lambda kv: (order[kv[1].status], kv[0])):
+        rows.append(f"| `{key}` | {rule.status} | {rule.note.replace('|', chr(92) + '|')} |")
+    return rows
+
+
+def compose_table() -> str:
+    return "\n".join(_compose_rows(KEYS))
+
+
+def compose_top_table() -> str:
+    return "\n".join(_compose_rows(TOP_KEYS))
+
+
 TABLES = {"faults": fault_table, "metrics": metric_table}
+TARGET_TABLES = {"compose": compose_table, "compose-top": compose_top_table}
 
 
-def render(text: str) -> str:
-    for name, make in TABLES.items():
+def render(text: str, tables: dict = TABLES, doc: Path = DOC) -> str:
+    for name, make in tables.items():
         pattern = re.compile(rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"{DOC}: no <!-- generated:{name} --> block")
+            raise SystemExit(f"{doc}: no <!-- generated:{name} --> block")
         text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
     return text
 
 
 def main(argv: list[str]) -> int:
-    text = DOC.read_text(encoding="utf-8")
-    new = render(text)
-    if "--check" in argv:
-        if new != text:
-            print(f"{DOC} is out of date: run `python -m harness.docs`", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new, encoding="utf-8")
-    return 0
+    stale = 0
+    for doc, tables in ((DOC, TABLES), (TARGET_DOC, TARGET_TABLES)):
+        text = doc.read_text(encoding="utf-8")
+        new = render(text, tables, doc)
+        if "--check" in argv:
+            if new != text:
+                print(f"{doc} is out of date: run `python -m harness.docs`", file=sys.stderr)
+                stale += 1
+            continue
+        doc.write_text(new, encoding="utf-8")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -46,6 +46,16 @@ class FaultInjected:
     targets: tuple[str, ...]
     t: float                        # when it took effect
     issued_t: float | None = None   # when the harness issued it
+    detail: str = ""                # what it found while applying (which instance held a role)
+
+
+@dataclass(frozen=True)
+class RoleResolved:
+    role: str
+    holders: tuple[str, ...]        # the instances holding it when asked
+    how: str                        # what was asked and what each instance said
+    t: float
+    fault: str | None = None        # the fault that asked; None: the check when the stack is up
 
 
 @dataclass(frozen=True)
@@ -91,10 +101,10 @@ class Message:
     level: str = "info"             # "info" | "warning" | "error"
 
 
-Event = Union[RunStarted, PhaseStarted, FaultInjected, FaultReverted, Progress, Aborted, NoteAdded,
-              RunEnded, Message]
-EVENT_TYPES: tuple[type, ...] = (RunStarted, PhaseStarted, FaultInjected, FaultReverted, Progress,
-                                 Aborted, NoteAdded, RunEnded, Message)
+Event = Union[RunStarted, PhaseStarted, FaultInjected, FaultReverted, RoleResolved, Progress,
+              Aborted, NoteAdded, RunEnded, Message]
+EVENT_TYPES: tuple[type, ...] = (RunStarted, PhaseStarted, FaultInjected, FaultReverted,
+                                 RoleResolved, Progress, Aborted, NoteAdded, RunEnded, Message)
 
 
 class Listener(Protocol):

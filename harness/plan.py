@@ -14,7 +14,7 @@ from typing import TextIO
 from harness.errors import InputError
 from harness.loader import experiment_files, load_experiment, load_target
 from harness.model.experiment import Experiment
-from harness.model.target import COMPOSE_FILES, Target
+from harness.model.target import COMPOSE_FILES, OVERLAY_FILE, Target
 from harness.schema import experiment_schema
 from harness.yamlsafe import load_yaml
 
@@ -68,6 +68,22 @@ def render_plan(exp: Experiment) -> str:
     when_w = max(len(r[0]) for r in rows) if rows else 0
     for when, name, what in rows:
         lines.append(f"  {when:>{when_w}}  {name:<{width}}  {what}")
+    from harness.target.roles import roles_used
+
+    used = roles_used(exp)
+    if used:
+        lines.append("")
+        lines.append("Roles")
+        for name in used:
+            role = exp.target.role(name)
+            if role is not None:
+                lines.append(f"  {name}: {role.describe()}")
+    d = exp.target.durability
+    if d is not None and d.read is not None:
+        lines.append("")
+        lines.append(f"Durability: after load stops, {d.read.describe()}"
+                     + (f"; invariants {', '.join(i.name for i in d.invariants)}"
+                        if d.invariants else ""))
     lines.append("")
     lines.append("SLO (over the whole run unless the key names an operation or a phase)")
     for a in exp.slo:
@@ -87,9 +103,19 @@ def render_target(t: Target) -> str:
     for link in t.links:
         lines.append(f"  link {link.name}: {link.client} -> {link.upstream}:{link.port}")
     for r in t.roles:
-        how = f"members {', '.join(r.members)}" if r.kind == "static" else \
-            f"asked of {r.service} when a fault fires"
-        lines.append(f"  role {r.name}: {r.kind} ({how})")
+        lines.append(f"  role {r.name}: {r.describe()}")
+    d = t.durability
+    if d is not None:
+        if d.read is not None:
+            ids = f" → ids at {d.ids}" if d.ids else " → ids"
+            lines.append(f"  durability: after load stops, {d.read.describe()}{ids}"
+                         + (f" matching {d.match!r}" if d.match else "")
+                         + (" (it consumes what it reads)" if d.consumes else ""))
+        for inv in d.invariants:
+            src = f" from {inv.read.describe()}" if inv.read else ""
+            lines.append(f"  invariant {inv.name}: {inv.describe()}{src}")
+    for w in t.warnings:
+        lines.append(f"  warning: {w}")
     return "\n".join(lines)
 
 
@@ -98,8 +124,8 @@ def render_target(t: Target) -> str:
 
 def _is_target(p: Path) -> bool:
     if p.is_dir():
-        return any((p / n).is_file() for n in COMPOSE_FILES)
-    return p.name in COMPOSE_FILES
+        return any((p / n).is_file() for n in (OVERLAY_FILE, *COMPOSE_FILES))
+    return p.name in COMPOSE_FILES or p.name == OVERLAY_FILE
 
 
 def _fail(err: InputError, stream: TextIO) -> None:
@@ -118,12 +144,21 @@ def cmd_validate(paths: list[str], *, out: TextIO | None = None, err: TextIO | N
     targets: dict[Path, Target] = {}
     names: dict[str, Path] = {}
     seen: set[Path] = set()
+    warned: set[str] = set()
+
+    def warn(t: Target) -> None:
+        for w in t.warnings:
+            if w not in warned:
+                warned.add(w)
+                print(f"warning: {w}", file=err)
+
     for raw in paths:
         p = Path(raw)
         try:
             if _is_target(p):
                 t = load_target(p)
                 print(f"ok    target {t.name}  {p}", file=out)
+                warn(t)
                 continue
             files = experiment_files([p])
         except InputError as e:
@@ -147,6 +182,7 @@ def cmd_validate(paths: list[str], *, out: TextIO | None = None, err: TextIO | N
                 continue
             print(f"ok    {exp.name}  {f}  ({len(exp.faults)} fault(s), {_s(exp.duration_s)})",
                   file=out)
+            warn(exp.target)
     if bad:
         print(f"{bad} invalid file(s)", file=err)
         return EXIT_INPUT

@@ -34,4 +34,4 @@ if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
 fi
 
 say "making sure every image exists (pull, or build offline)"
-.venv/bin/continuum images targets/reference targets/reference-fragile targets/echo targets/patroni targets/rabbitmq
+.venv/bin/continuum images targets/reference targets/reference-fragile targets/echo targets/patroni targets/rabbitmq targets/etcd

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from harness.measure import evaluate
 from harness.measure.result import Result
-from harness.measure.synthetic import make_experiment, make_record, steady_samples
-from harness.model import Assertion, AuditSnapshot, FaultEvent, WriteRecord
+from harness.measure.synthetic import ledger_snapshot, make_experiment, make_record, steady_samples
+from harness.model import Assertion, FaultEvent, WriteRecord
 
 T0 = 1000.0
 AVAIL = Assertion("availability", ">=", 0.80, ">= 80%")
@@ -26,7 +26,7 @@ def trial(outage_s: float, *, slo=(AVAIL,), lost: int = 0, k: int = 0, name: str
     present = frozenset(w.id for w in writes[lost:])
     fault = FaultEvent("kill", "container.kill", ("x",), down, None)
     rec = make_record(samples, experiment=exp, t0=T0, t_end=T0 + 20.0, faults=[fault], writes=writes,
-                      audit=AuditSnapshot(present, 10, 10), run_id=f"r{name}{k}", **kw)
+                      audit=ledger_snapshot(present, 10, 10), run_id=f"r{name}{k}", **kw)
     return evaluate(rec)
 
 

@@ -94,6 +94,7 @@ class InstanceHandle(Protocol):
     def netns(self) -> Any: ...     # harness.faults.netns.NamespaceHandle, through a helper container
     def ips(self) -> list[str]: ...
     def exec(self, argv: list[str], timeout_s: float) -> tuple[int, str]: ...
+    def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]: ...
     def host_config(self) -> dict[str, Any]: ...
     def update(self, **kw: Any) -> None: ...
 
@@ -109,11 +110,17 @@ class StackLike(Protocol):
 
 @dataclass
 class FaultContext:
-    """What a fault may touch: the run's stack (instances, Toxiproxy) and a seeded RNG."""
+    """What a fault may touch: the run's stack (instances, Toxiproxy) and a seeded RNG.
+
+    Roles are resolved through `resolve`; each answer (who held the role, how that was found) is
+    kept in `answers` for the fault that asked and passed to `on_role` (the run's journal)."""
 
     stack: StackLike
     run_id: str
     rng_seed: int = 0
+    on_role: Callable[[Any], None] | None = None
+    answers: list[Any] = field(default_factory=list)
+    fault_name: str | None = None   # the fault being applied (set by the orchestrator)
 
     @property
     def target(self) -> "Target":
@@ -138,7 +145,11 @@ class FaultContext:
 
         role = self.target.role(name)
         if role is not None:
-            return resolve_role(self, role)
+            answer = resolve_role(self, role)
+            self.answers.append(answer)
+            if self.on_role is not None:
+                self.on_role(answer)
+            return list(answer.holders)
         found = self.target.expand(name)
         if found is None:
             from harness.errors import FaultError

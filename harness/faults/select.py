@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import ValidationInfo, model_validator
 
 from harness.errors import FaultError
-from harness.model.base import At, Model
+from harness.model.base import At, Internal, Model, internal
 from harness.model.units import Bounded, Name, Percent
 
 Pick = Literal["one", "all", "count", "percent"]
@@ -28,6 +28,7 @@ class Selector(Model):
     count: Bounded(int, ge=1, le=1000) | None = None
     percent: Percent() | None = None
     seed: Bounded(int, ge=0, le=2**63 - 1) | None = None
+    role_fixed: Internal[bool] = internal(False, exclude=True)   # a static role: fixed in the file
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "Selector":
@@ -62,10 +63,13 @@ class Selector(Model):
             raise At(f"unknown role {self.role!r}; roles of target {target.name!r}: "
                      f"{', '.join(r.name for r in target.roles) or 'none (x-continuum.roles)'}",
                      "role")
+        else:
+            object.__setattr__(self, "role_fixed", target.role(self.role).kind == "static")
         return self
 
     def describe(self) -> str:
-        what = f"service {self.service}" if self.service else f"role {self.role} (resolved when it fires)"
+        when = "fixed in the target file" if self.role_fixed else "resolved when it fires"
+        what = f"service {self.service}" if self.service else f"role {self.role} ({when})"
         if self.pick == "count":
             pick = f"{self.count} instance(s)"
         elif self.pick == "percent":

@@ -6,7 +6,7 @@
         while ...:
             for s in load.poll(): ...
         summary = load.stop()
-    load.samples(), load.writes()
+    load.samples(), load.writes(), load.reads()
 
 The worker is a child in the orchestrator's process group (no new session), so a signal to the
 group reaches it; it ignores SIGINT and stops when asked, when its stdin reaches EOF (this
@@ -30,7 +30,7 @@ import harness
 from harness.errors import LoadError
 from harness.load import wire
 from harness.load.config import WorkerConfig
-from harness.model.record import Sample, WriteRecord
+from harness.model.record import ReadRecord, Sample, WriteRecord
 
 STDERR_TAIL_LINES = 40
 
@@ -46,10 +46,11 @@ class LoadSummary:
     t_stop: float           # monotonic: users stopped
     grace_exceeded: bool    # some users were still in a task after stop_grace_s and were killed
     user_errors: int = 0    # tasks that raised (not failed requests); tracebacks are on stderr
+    reads: int = 0          # ids returned by successful reads (context read_id)
 
 
 class LoadGenerator:
-    """Runs one Locust worker process and collects its samples and write records."""
+    """Runs one Locust worker process and collects its samples, write and read records."""
 
     def __init__(
         self,
@@ -92,6 +93,7 @@ class LoadGenerator:
         self._cond = threading.Condition(self._lock)
         self._samples: list[Sample] = []
         self._writes: list[WriteRecord] = []
+        self._reads: list[ReadRecord] = []
         self._polled = 0
         self._users: int | None = None
         self._ready: dict | None = None
@@ -215,6 +217,11 @@ class LoadGenerator:
         with self._lock:
             return tuple(self._writes)
 
+    def reads(self) -> tuple[ReadRecord, ...]:
+        """Ids the load read back while it ran (a consumer's deliveries), in arrival order."""
+        with self._lock:
+            return tuple(self._reads)
+
     @property
     def t_start(self) -> float | None:
         """Monotonic time the worker started its users (None before start)."""
@@ -303,9 +310,11 @@ class LoadGenerator:
             samples = [Sample(r[0], r[1], bool(r[2]), tab[r[3]], tab[r[4]], r[5] if len(r) > 5 else None)
                        for r in body["s"]]
             writes = [WriteRecord(wid, "acked" if ok else "unknown", t) for wid, ok, t in body["w"]]
+            reads = [ReadRecord(rid, t) for rid, t in body.get("r", ())]
             with self._lock:
                 self._samples.extend(samples)
                 self._writes.extend(writes)
+                self._reads.extend(reads)
                 self._users = body.get("u", self._users)
         elif frame.kind == wire.READY:
             with self._cond:
@@ -316,7 +325,7 @@ class LoadGenerator:
                 reason=str(body["reason"]), requests=int(body["requests"]), failures=int(body["failures"]),
                 writes=int(body["writes"]), t_stop=float(body["t_stop"]),
                 grace_exceeded=bool(body.get("grace_exceeded", False)),
-                user_errors=int(body.get("user_errors", 0)),
+                user_errors=int(body.get("user_errors", 0)), reads=int(body.get("reads", 0)),
             )
             with self._cond:
                 self._end = summary

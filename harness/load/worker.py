@@ -13,7 +13,8 @@ Life of a worker:
     changes), find the user class, apply the request timeout;
  3. in open mode, pace the user class on a shared arrival schedule (harness.load.pacing);
     start the users, send ``R`` (ready) with the monotonic time they started;
- 4. record every request in an ``events.request`` listener and flush batches every 50 ms;
+ 4. record every request in an ``events.request`` listener and flush batches every 50 ms
+    (with the write ids and read ids the requests' `context` carries);
  5. stop on the first of: a ``stop`` line on stdin, stdin EOF (the orchestrator died),
     SIGTERM, max_duration_s, Locust's runner stopping by itself; users get stop_grace_s to
     finish the task they are in (so a write in flight is recorded, not cut off);
@@ -105,6 +106,7 @@ class Recorder:
         self.requests = 0
         self.failures = 0
         self.writes = 0
+        self.reads = 0
         self.user_errors = 0
 
     def on_request(self, response_time=0.0, name="", exception=None, context=None, **_kw) -> None:
@@ -122,6 +124,7 @@ class Recorder:
         intern = self.strings
         samples = []
         writes = []
+        reads: list[tuple[str, float]] = []
         failures = 0
         for now, rt, name, exc, ctx in pending:
             lat = (rt or 0.0) / 1000.0
@@ -140,10 +143,18 @@ class Recorder:
                 wid = ctx.get("write_id")
                 if wid is not None:
                     writes.append((str(wid), 0 if exc is not None else 1, t))
+                rid = ctx.get("read_id")
+                if rid is not None and exc is None:      # only what a read actually returned
+                    for one in rid if isinstance(rid, (list, tuple)) else (rid,):
+                        reads.append((str(one), t))
         self.requests += len(samples)
         self.failures += failures
         self.writes += len(writes)
-        return {"n": intern.take_new(), "s": samples, "w": writes}
+        self.reads += len(reads)
+        batch = {"n": intern.take_new(), "s": samples, "w": writes}
+        if reads:
+            batch["r"] = reads
+        return batch
 
 
 def load_locustfile(path_s: str):
@@ -358,7 +369,8 @@ def run(out: Wire) -> int:
     batch["u"] = runner.user_count
     out.send(wire.BATCH, batch)
     out.send(wire.END, {"reason": reason[0], "requests": rec.requests, "failures": rec.failures,
-                        "writes": rec.writes, "user_errors": rec.user_errors, "t_stop": t_stop,
+                        "writes": rec.writes, "reads": rec.reads, "user_errors": rec.user_errors,
+                        "t_stop": t_stop,
                         "grace_exceeded": bool(cfg.stop_grace_s) and t_stop - t_quit >= cfg.stop_grace_s})
     signal.setitimer(signal.ITIMER_REAL, 0)
     return EXIT_OK

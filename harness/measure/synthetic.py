@@ -13,8 +13,18 @@ from typing import Callable, Sequence
 from harness.measure.recovery import fault_start
 from harness.model.assertions import Assertion
 from harness.model.experiment import Experiment, LoadSpec
-from harness.model.record import AuditSnapshot, FaultEvent, Note, Phase, RunRecord, Sample, WriteRecord
-from harness.model.target import AuditSpec, Target
+from harness.model.durability import ledger_audit
+from harness.model.record import (
+    AuditSnapshot,
+    FaultEvent,
+    InvariantReading,
+    Note,
+    Phase,
+    RunRecord,
+    Sample,
+    WriteRecord,
+)
+from harness.model.target import Target
 
 
 def steady_samples(t0: float, t_end: float, rate: float, latency_s: float = 0.01,
@@ -39,7 +49,7 @@ def make_experiment(name: str = "synthetic", *, duration_s: float = 10.0,
                     recovery_window_s: float = 1.0, min_samples: int = 100, **kw) -> Experiment:
     # Built without validation: a synthetic experiment may lack what a file must have (an SLO).
     target = Target(name="synthetic", root=Path("/nonexistent/target"), services=(), networks=(),
-                    audit=AuditSpec())
+                    durability=kw.pop("durability", None) or ledger_audit("/audit"))
     return Experiment.model_construct(
         api_version="continuum/v1", kind="Experiment",
         name=name, description=kw.pop("description", "a synthetic run"), target=target,
@@ -61,6 +71,13 @@ def make_record(samples: Sequence[Sample], *, experiment: Experiment | None = No
         experiment=exp, run_id=run_id, started_at="2025-01-01T00:00:00+00:00", t0=t0, t_end=t_end,
         samples=tuple(samples), phases=tuple(phases), faults=tuple(faults), writes=tuple(writes),
         audit=audit, notes=tuple(notes), **kw)
+
+
+def ledger_snapshot(ids: Sequence[str] | frozenset[str], total: int, expected: int) -> AuditSnapshot:
+    """What the reference ledger's read-back returns: the ids and its money invariant."""
+    return AuditSnapshot(ids=tuple(sorted(ids)), invariants=(InvariantReading(
+        "money_conserved", "==", total, expected, description="total_balance == expected_total"),),
+        source="http GET /audit on the entry points")
 
 
 def _phases_from_faults(t0: float, t_end: float, faults: Sequence[FaultEvent]) -> list[Phase]:
@@ -100,6 +117,6 @@ def demo_record(seed: int = 1) -> RunRecord:
         steady_state=(Assertion("availability", ">=", 0.99, ">= 99%"),))
     fault = FaultEvent("lb-app-down", "network.down", ("lb-app-1",), down, up)
     return make_record(samples, experiment=exp, t0=t0, t_end=t0 + 20.0, faults=[fault], writes=writes,
-                       audit=AuditSnapshot(present, 1_000_000, 1_000_000),
+                       audit=ledger_snapshot(present, 1_000_000, 1_000_000),
                        notes=[Note(t0 + 12.5, "dashboards show lb marked app-1 up again")],
                        run_id="r-demo")

@@ -9,7 +9,7 @@ Verdict rules, first match wins:
                  judge, even if an assertion looks failed (its message is still listed).
 4. FAIL          any assertion measured and not met (including a fault that never recovered when
                  `time_to_recover` is asserted).
-5. INCONCLUSIVE  any assertion whose metric is unknown (no audit for `lost_writes`, no
+5. INCONCLUSIVE  any assertion whose metric is unknown (no read-back for `lost_writes`, no
                  successful request for a latency, no requests at all in a phase, ...).
 6. PASS
 
@@ -37,7 +37,7 @@ from harness.measure.result import (
     Verdict,
 )
 from harness.measure.timeline import Timeline
-from harness.model import METRICS, Assertion, RunRecord
+from harness.model import AUDIT_METRICS, METRICS, Assertion, RunRecord
 from harness.model.assertions import STEADY_PHASES
 
 _NEGATION = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!="}
@@ -54,8 +54,6 @@ def format_value(metric: str, value: float | None, decimals: int = 2) -> str:
     if value is None:
         return "unknown"
     kind = METRICS.get(metric, "")
-    if metric == "money_conserved":
-        return "yes" if value else "no"
     if kind == "ratio":
         return f"{value * 100:.{decimals}f}%"
     if kind == "seconds":
@@ -115,9 +113,9 @@ def operation_ttr(result: Result, operation: str) -> tuple[float | None, bool]:
 
 def _durability_value(metric: str, d: Durability) -> tuple[float | None, str]:
     if not d.audited:
-        return None, "no durability audit"
+        return None, f"the read-back failed ({d.error})" if d.error else "no durability read-back"
     value = {"lost_writes": d.lost, "unexpected_writes": d.unexpected,
-             "money_conserved": None if d.money_conserved is None else int(d.money_conserved)}[metric]
+             "duplicate_writes": d.duplicates}[metric]
     return (None if value is None else float(value)), ""
 
 
@@ -154,7 +152,18 @@ def _check(a: Assertion, kind: str, scope: str, pm: PhaseMetrics | None, d: Dura
         ttr = max(r.time_to_recover_s for _, r in recoveries)  # type: ignore[type-var]
         return outcome(ttr, a.holds(ttr), _message(a, ttr, a.holds(ttr), prefix))
 
-    if a.metric in ("lost_writes", "unexpected_writes", "money_conserved"):
+    if a.invariant:
+        inv = d.invariant(a.metric)
+        if inv is None or inv.holds is None:
+            why = inv.error if inv is not None and inv.error else "not read back"
+            return outcome(None, None, f"{prefix}{a.metric} unknown: {why} (required {a.text})")
+        measured = float(inv.holds)
+        passed = a.holds(measured)
+        state = "holds" if inv.holds else "does not hold"
+        detail = f"{inv.description}: {inv.value!r} {inv.op} {inv.expected!r}"
+        return outcome(measured, passed, f"{prefix}{a.metric} {state} ({detail})"
+                       + ("" if passed else f"; required {a.text}"))
+    if a.metric in AUDIT_METRICS:
         value, why = _durability_value(a.metric, d)
     elif pm is None:
         value, why = None, f"phase {scope} was not recorded"
@@ -228,7 +237,9 @@ def evaluate(record: RunRecord) -> Result:
     faults = _faults(record, tl, operations)
     ttr_values = [f.recovery.time_to_recover_s for f in faults]
     ttr = max(ttr_values) if faults and all(v is not None for v in ttr_values) else None  # type: ignore[type-var]
-    dur = durability(record.writes, record.audit)
+    spec = exp.target.durability
+    dur = durability(record.writes, record.audit, record.reads,
+                     consumes=bool(spec is not None and spec.consumes))
 
     outcomes: list[AssertionOutcome] = []
     for a in exp.slo:

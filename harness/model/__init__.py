@@ -3,6 +3,9 @@
 * `harness.model.units`       field types with units (durations, sizes, percentages, names)
 * `harness.model.assertions`  metrics, thresholds, `Assertion`
 * `harness.model.target`      the Compose file, x-continuum, and the runtime `Target`
+* `harness.model.compose`     which Compose keys are honoured, warned or refused, and their types
+* `harness.model.roles`       role providers (http, exec, tcp, Sentinel, static)
+* `harness.model.durability`  read-backs and invariants
 * `harness.model.experiment`  `Experiment` (faults come from the registry in `harness.faults`)
 * `harness.model.record`      what a run records: samples, phases, fault events, writes
 
@@ -15,14 +18,16 @@ from harness.model.assertions import AUDIT_METRICS, METRICS, Assertion, parse_th
 from harness.model.record import (
     AuditSnapshot,
     FaultEvent,
+    InvariantReading,
     Note,
     Phase,
+    ReadRecord,
     RunRecord,
     Sample,
     WriteRecord,
 )
+from harness.model.durability import DurabilitySpec
 from harness.model.target import (
-    AuditSpec,
     BuildSpec,
     Endpoint,
     HealthCheck,
@@ -36,6 +41,7 @@ from harness.model.target import (
 from harness.model.units import NAME_MAX, NAME_RE
 
 __all__ = ["AUDIT_METRICS", "METRICS", "Assertion", "parse_threshold", "AuditSnapshot",
-           "FaultEvent", "Note", "Phase", "RunRecord", "Sample", "WriteRecord", "AuditSpec",
+           "FaultEvent", "InvariantReading", "Note", "Phase", "ReadRecord", "RunRecord", "Sample",
+           "WriteRecord", "DurabilitySpec",
            "BuildSpec", "Endpoint", "HealthCheck", "LinkSpec", "NetworkSpec", "PortSpec",
            "RoleSpec", "ServiceSpec", "Target", "NAME_MAX", "NAME_RE"]

@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
+from pydantic import (BeforeValidator, Field, SerializerFunctionWrapHandler, ValidationInfo, WithJsonSchema,
+                      model_serializer)
 
 from harness.model.base import At, Model
 from harness.model.units import MAX_TEXT, got, short
@@ -43,10 +44,13 @@ METRICS: dict[str, UnitKind] = {
     "throughput": "rate",
     "lost_writes": "count",
     "unexpected_writes": "count",
-    "money_conserved": "count",     # 1 when the audit's invariant holds, 0 when not
+    "duplicate_writes": "count",
 }
 # Metrics computed from the durability read-back; a target must declare one to use them.
-AUDIT_METRICS = ("lost_writes", "unexpected_writes", "money_conserved")
+AUDIT_METRICS = ("lost_writes", "unexpected_writes", "duplicate_writes")
+AUDIT_METRICS = ("lost_writes", "unexpected_writes", "duplicate_writes")
+# Besides these, each invariant a target declares (x-continuum.durability.invariants, e.g. the
+# ledger's money_conserved) is a metric of its own: 1 when it holds, 0 when not ("== 1").
 # Phases every run with faults has; any other phase in a key names a fault (its window).
 STEADY_PHASES = ("baseline", "recovery")
 MAX_OPERATION = 100
@@ -56,7 +60,7 @@ MAX_OPERATION = 100
 _METRIC_ALT = "|".join(sorted(METRICS, key=len, reverse=True))
 PHASE_PATTERN = r"[a-z][a-z0-9._-]*"
 KEY_PATTERN = rf"^(?:[^@]{{1,{MAX_OPERATION}}}\.)?(?:{_METRIC_ALT})(?:@{PHASE_PATTERN})?$"
-_KEY = re.compile(rf"(?:(?P<op>[^@]{{1,{MAX_OPERATION}}})\.)?(?P<metric>[a-z0-9_]+)(?:@(?P<phase>{PHASE_PATTERN}))?")
+_KEY = re.compile(rf"(?:(?P<op>[^@]{{1,{MAX_OPERATION}}})\.)?(?P<metric>[a-z][a-z0-9_-]*)(?:@(?P<phase>{PHASE_PATTERN}))?")
 KEY_HELP = ("METRIC, OPERATION.METRIC (requests of that name only), METRIC@PHASE (baseline, "
             "recovery or a fault's name) or OPERATION.METRIC@PHASE")
 
@@ -74,6 +78,8 @@ class Assertion(Model):
     operation: str | None = None    # only requests with this name; None: every request
     phase: str | None = None        # "baseline", "recovery" or a fault's name; None: see verdict
 
+    # The metric names an invariant of the target. Not dumped: the metric name says it.
+    invariant: bool = Field(False, exclude=True)
     def __init__(self, metric: str | None = None, op: str | None = None, threshold: float | None = None,
                  text: str | None = None, **kw: Any):
         # Positional construction reads naturally in code: Assertion("availability", ">=", 0.999, ">= 99.9%").
@@ -106,13 +112,14 @@ class Assertion(Model):
         }[self.op]
 
 
-def parse_threshold(metric: str, text: Any) -> Assertion:
+def parse_threshold(metric: str, text: Any, *, invariant: bool = False) -> Assertion:
     """`"<op> <number><unit>"` for a metric → Assertion in the metric's base unit.
 
-    ratio: a percentage ("99.9%" → 0.999); seconds: ms|s|m; count: a bare integer; rate: "/s".
-    Raises ValueError with a readable reason. Linear in the input (bounded, then matched once).
+    ratio: a percentage ("99.9%" → 0.999); seconds: ms|s|m; count: a bare integer; rate: "/s";
+    an invariant: "== 1" (holds) or "== 0". Raises ValueError with a readable reason. Linear in
+    the input (bounded, then matched once).
     """
-    kind = METRICS.get(metric)
+    kind = "count" if invariant else METRICS.get(metric)
     if kind is None:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     if not isinstance(text, str):
@@ -142,18 +149,20 @@ def parse_threshold(metric: str, text: Any) -> Assertion:
             raise ValueError(f"{metric} is a count: write a whole number without a unit, "
                              f"e.g. \"{op} {number.split('.')[0]}\"")
         threshold = float(int(number))
-        if metric == "money_conserved" and threshold not in (0.0, 1.0):
-            raise ValueError("money_conserved is 1 when money is conserved and 0 when not; "
-                             "write \"== 1\"")
+        if invariant and (op != "==" or threshold not in (0.0, 1.0)):
+            raise ValueError(f"{metric} is an invariant of the target: 1 when it holds, 0 when "
+                             "not; write \"== 1\"")
     else:  # rate
         if unit != "/s":
             raise ValueError(f"{metric} is a rate: write it per second, e.g. \"{op} {number}/s\"")
         threshold = value
-    return Assertion(metric=metric, op=op, threshold=threshold, text=stripped)  # type: ignore[arg-type]
+    return Assertion(metric=metric, op=op, threshold=threshold, text=stripped,  # type: ignore[arg-type]
+                     invariant=invariant)
 
 
-def parse_key(key: Any) -> tuple[str | None, str, str | None]:
-    """``[OPERATION.]METRIC[@PHASE]`` → (operation, metric, phase). ValueError with the reason."""
+def parse_key(key: Any, invariants: tuple[str, ...] = ()) -> tuple[str | None, str, str | None]:
+    """``[OPERATION.]METRIC[@PHASE]`` → (operation, metric, phase); METRIC may also be one of the
+    target's `invariants`. ValueError with the reason."""
     if not isinstance(key, str) or len(key) > MAX_OPERATION + 64:
         raise ValueError(f"expected {KEY_HELP}, {got(key)}")
     m = _KEY.fullmatch(key)
@@ -161,12 +170,13 @@ def parse_key(key: Any) -> tuple[str | None, str, str | None]:
         raise ValueError(f"{key!r} is not an accepted key here; expected {KEY_HELP}, with METRIC "
                          f"one of: {', '.join(sorted(METRICS))}")
     op, metric, phase = m.group("op"), m.group("metric"), m.group("phase")
-    if metric not in METRICS:
+    if metric not in METRICS and metric not in invariants:
+        declared = f"; invariants of the target: {', '.join(invariants)}" if invariants else ""
         raise ValueError(f"{key!r} is not an accepted key here: unknown metric {metric!r}; expected "
-                         f"one of: {', '.join(sorted(METRICS))}")
+                         f"one of: {', '.join(sorted(METRICS))}{declared}")
     if op is not None and op != op.strip():
         raise ValueError(f"{key!r}: the operation {op!r} starts or ends with a space")
-    if metric in AUDIT_METRICS and (op or phase):
+    if (metric in AUDIT_METRICS or metric not in METRICS) and (op or phase):
         raise ValueError(f"{key!r}: {metric} is about the whole run's writes; it takes no "
                          "operation or phase")
     if metric == "time_to_recover" and phase in STEADY_PHASES:
@@ -175,16 +185,24 @@ def parse_key(key: Any) -> tuple[str | None, str, str | None]:
     return op, metric, phase
 
 
-def _assertions(value: Any) -> tuple[Assertion, ...]:
+def invariant_names(info: Any) -> tuple[str, ...]:
+    """The invariants the experiment's target declares (validation context), if any."""
+    target = ((getattr(info, "context", None) or {}) if info is not None else {}).get("target")
+    durability = getattr(target, "durability", None)
+    return tuple(i.name for i in durability.invariants) if durability is not None else ()
+
+
+def _assertions(value: Any, info: ValidationInfo) -> tuple[Assertion, ...]:
     """{key: threshold | [low, high]} → assertions, each error placed on its key or value."""
     if isinstance(value, tuple) and all(isinstance(a, Assertion) for a in value):
         return value
     if not isinstance(value, dict):
         raise ValueError(f"expected a mapping of metric to threshold, {got(value)}")
+    invariants = invariant_names(info)
     out: list[Assertion] = []
     for key, spec in value.items():
         try:
-            op, metric, phase = parse_key(key)
+            op, metric, phase = parse_key(key, invariants)
         except ValueError as exc:
             raise At(str(exc), key, key=True) from None
         if isinstance(spec, list):
@@ -195,7 +213,7 @@ def _assertions(value: Any) -> tuple[Assertion, ...]:
             texts = [(spec, (key,))]
         for text, path in texts:
             try:
-                a = parse_threshold(metric, text)
+                a = parse_threshold(metric, text, invariant=metric not in METRICS)
             except ValueError as exc:
                 raise At(str(exc), *path) from None
             out.append(a.model_copy(update={"operation": op, "phase": phase}) if op or phase else a)
@@ -204,7 +222,9 @@ def _assertions(value: Any) -> tuple[Assertion, ...]:
 
 _ASSERTIONS_SCHEMA = {
     "type": "object",
-    "propertyNames": {"pattern": KEY_PATTERN, "description": KEY_HELP},
+    # [OPERATION.]METRIC[@PHASE] over the metric catalogue, or an invariant the target declares.
+    "propertyNames": {"anyOf": [{"pattern": KEY_PATTERN, "description": KEY_HELP},
+                                {"pattern": r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"}]},
     "additionalProperties": {
         "anyOf": [{"type": "string", "pattern": THRESHOLD_PATTERN},
                   {"type": "array", "minItems": 1, "maxItems": 2,

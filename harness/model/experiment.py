@@ -192,13 +192,14 @@ class Experiment(Model):
             raise At(f"{_fmt_s(self.recovery_window_s)} is longer than the maximum "
                      f"{_fmt_s(duration)} (the experiment's duration)", "recovery_window")
         self._check_phases()
-        if self.target.audit is None:
+        durability = self.target.durability
+        if durability is None or durability.read is None:
             for key in ("slo", "steady_state"):
                 for a in getattr(self, key):
                     if a.metric in AUDIT_METRICS:
-                        raise At(f"{a.metric} needs the durability audit, but target "
-                                 f"{self.target.name!r} declares no x-continuum.audit",
-                                 key, a.metric, key=True)
+                        raise At(f"{a.metric} needs a read-back of the ids the system holds, but "
+                                 f"target {self.target.name!r} declares no "
+                                 "x-continuum.durability.read", key, a.metric, key=True)
         return self
 
     def _check_phases(self) -> None:

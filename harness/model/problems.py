@@ -39,6 +39,9 @@ def problems_of(doc: YamlDoc, exc: ValidationError, tags: set[str] = frozenset()
         else:
             problem = doc.error(message, path, key=key)
             mark = doc.mark(path, key=key)
+        # Where it is in the data (None for a missing field; `missing` says which one).
+        problem.path = path if e["type"] != "missing" else None  # type: ignore[attr-defined]
+        problem.missing = path if e["type"] == "missing" else None  # type: ignore[attr-defined]
         out.setdefault((problem.where or "", str(problem)), (mark, problem))
     return [p for _, p in sorted(out.values(), key=lambda mp: mp[0])]
 

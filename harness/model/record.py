@@ -1,4 +1,4 @@
-"""What a run records: samples, phases, fault events, writes, the read-back, notes.
+"""What a run records: samples, phases, fault events, writes and reads, the read-back, notes.
 
 Plain frozen dataclasses (slots where there are many): these are built by the harness at run
 time, never parsed from a file, so they need speed rather than validation.
@@ -52,13 +52,40 @@ class WriteRecord:
     t: float
 
 
+@dataclass(frozen=True, slots=True)
+class ReadRecord:
+    """An id the load generator read back during the run (a consumer's delivery, a read that
+    returned a written item): `context={"read_id": id}` on a successful request."""
+
+    id: str
+    t: float
+
+
+@dataclass(frozen=True)
+class InvariantReading:
+    """One named invariant as read back: a value and what it should be (unknown on error)."""
+
+    name: str
+    op: str = "=="
+    value: str | int | float | bool | None = None
+    expected: str | int | float | bool | None = None
+    error: str | None = None        # why it could not be read (then it is unknown)
+    description: str = ""           # "total_balance == expected_total"
+
+
 @dataclass(frozen=True)
 class AuditSnapshot:
     """What the target's durability read-back returned after load stopped."""
 
-    present_ids: frozenset[str]     # every committed write id
-    total_balance: int
-    expected_total: int             # money in the system at creation; conservation means equal
+    ids: tuple[str, ...] | None     # every id the system holds, repeats kept; None: not read
+    invariants: tuple[InvariantReading, ...] = ()
+    source: str = ""                # how it was read: "http GET /audit on app-1:8080"
+    error: str | None = None        # why `ids` is None
+
+    @property
+    def present_ids(self) -> frozenset[str] | None:
+        """The distinct ids held; None when they could not be read (never an empty set)."""
+        return None if self.ids is None else frozenset(self.ids)
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,7 @@ class RunRecord:
     faults: tuple[FaultEvent, ...]
     writes: tuple[WriteRecord, ...] = ()
     audit: AuditSnapshot | None = None
+    reads: tuple[ReadRecord, ...] = ()
     notes: tuple[Note, ...] = ()
     aborted: str | None = None      # why abort_if stopped the run
     harness_error: str | None = None  # a HarnessError message: verdict ERROR whatever was measured

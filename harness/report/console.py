@@ -27,6 +27,7 @@ from harness.events import (
     NoteAdded,
     PhaseStarted,
     Progress,
+    RoleResolved,
     RunEnded,
     RunStarted,
 )
@@ -79,6 +80,10 @@ class ConsoleReporter:
             self._on_note(ev.note)
         elif isinstance(ev, RunEnded):
             self._on_run_end(ev.record, ev.result)
+        elif isinstance(ev, RoleResolved):
+            who = ", ".join(ev.holders) or "nobody"
+            self._line(ev.t if self._t0 is not None else None,
+                       f"role {ev.role} → {who}" + ("" if ev.fault else " (checked at start)"), "dim")
         elif isinstance(ev, Message):
             self._on_message(ev.text, ev.level)
 

@@ -24,6 +24,7 @@ from harness.events import (
     Message,
     NoteAdded,
     PhaseStarted,
+    RoleResolved,
     RunEnded,
     RunStarted,
 )
@@ -31,7 +32,8 @@ from harness.report.results import plain
 
 JOURNAL_FILE = "journal.jsonl"
 # Every event but Progress (the console's; the journal records what happened, not the ticker).
-EVENTS = (RunStarted, PhaseStarted, FaultInjected, FaultReverted, Aborted, NoteAdded, RunEnded, Message)
+EVENTS = (RunStarted, PhaseStarted, FaultInjected, FaultReverted, RoleResolved, Aborted, NoteAdded,
+          RunEnded, Message)
 
 
 def _fault(fault: Any) -> dict[str, Any]:
@@ -88,7 +90,10 @@ class Journal:
             self.write("phase", name=ev.name, t=ev.t)
         elif isinstance(ev, FaultInjected):
             self.write("fault_injected", **_fault(ev.fault), targets=list(ev.targets), t=ev.t,
-                       issued_t=ev.issued_t)
+                       issued_t=ev.issued_t, detail=ev.detail)
+        elif isinstance(ev, RoleResolved):
+            self.write("role_resolved", role=ev.role, holders=list(ev.holders), how=ev.how,
+                       fault=ev.fault, t=ev.t)
         elif isinstance(ev, FaultReverted):
             self.write("fault_reverted", **_fault(ev.fault), targets=list(ev.targets), t=ev.t,
                        confirmed=ev.confirmed, detail=ev.detail)

@@ -14,17 +14,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
 from harness.errors import ContinuumError, HarnessError, Interrupted
-from harness.events import Aborted, Events, NoteAdded, PhaseStarted, Progress, RunEnded, RunStarted
+from harness.events import (
+    Aborted,
+    Events,
+    NoteAdded,
+    PhaseStarted,
+    Progress,
+    RoleResolved,
+    RunEnded,
+    RunStarted,
+)
 from harness.faults.base import FaultContext
 from harness.live import LiveStats
 from harness.model.experiment import Experiment
-from harness.model.record import AuditSnapshot, Note, RunRecord, Sample, WriteRecord
+from harness.model.record import AuditSnapshot, Note, ReadRecord, RunRecord, Sample, WriteRecord
 from harness.run.phases import phases
 from harness.run.scheduler import Clock, MonotonicClock, Pacer, Scheduler
-from harness.target.readback import readback_for
+from harness.target.readback import read_back
+from harness.target.roles import check_roles, roles_used
 from harness.undo import UndoStack
 
 log = logging.getLogger(__name__)
@@ -43,6 +54,7 @@ class _Run:
         self.t_end: float | None = None
         self.samples: list[Sample] = []
         self.writes: tuple[WriteRecord, ...] = ()
+        self.reads: tuple[ReadRecord, ...] = ()
         self.notes: list[Note] = []
         self.aborted: str | None = None
         self.audit: AuditSnapshot | None = None
@@ -62,7 +74,8 @@ class _Run:
             t0=self.t0, t_end=t_end,
             samples=tuple(s for s in self.samples if self.t0 <= s.t <= t_end),
             phases=phases(fault_events, self.t0, t_end, self.experiment.load.request_timeout_s),
-            faults=fault_events, writes=tuple(self.writes), audit=self.audit, notes=tuple(notes),
+            faults=fault_events, writes=tuple(self.writes), reads=tuple(self.reads),
+            audit=self.audit, notes=tuple(notes),
             aborted=self.aborted, harness_error=harness_error, interrupted=self.interrupted)
 
 
@@ -139,10 +152,15 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             events.say(f"run {stack.run_id}: {target.name} up in {stack.timings['up_s']:.1f} s")
         run.run_id = stack.run_id
         endpoints = _endpoints(stack, experiment)
-        readback = readback_for(target.audit)
+        ctx = FaultContext(stack=stack, run_id=stack.run_id)
+        ctx.on_role = lambda a: events.emit(RoleResolved(
+            a.role, a.holders, a.how, run.clock.now(), ctx.fault_name))
+        # A role declared wrong (a Sentinel that is not one) stops here, before any load.
+        check_roles(ctx, roles_used(experiment))
         # A reused stack holds the writes of earlier trials: read them first, so this run's
         # audit counts only its own (else every earlier write would be "unexpected").
-        prior = readback.read(endpoints) if reused and readback is not None else None
+        prior = read_back(target.durability, stack, endpoints) \
+            if reused and target.durability is not None and target.durability.read is not None else None
         load = stages.enter_context(LoadGenerator(
             target.load_profile, experiment.load.profile, host=endpoints[0],
             users=experiment.load.users, spawn_rate=experiment.load.spawn_rate,
@@ -153,9 +171,8 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             mode=experiment.load.mode, rate=experiment.load.rate or 0.0))
         run.t0 = load.t_start or run.clock.now()
         events.emit(RunStarted(experiment, stack.run_id, run.t0, experiment.duration_s))
-        ctx = FaultContext(stack=stack, run_id=stack.run_id)
         undo = UndoStack()
-        run.scheduler = Scheduler(experiment.faults, t0=run.t0, inject=lambda f: f.inject(ctx),
+        run.scheduler = Scheduler(experiment.faults, t0=run.t0, inject=lambda f: _inject(f, ctx),
                                   undo=undo, events=events, clock=run.clock, pacer=pacer)
         try:
             _drive(experiment, run, load, events, pacer)
@@ -169,14 +186,40 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
         load.stop()
         run.samples.extend(load.poll_final())
         run.writes = load.writes()
-        if readback is not None:
-            outcome = readback.read(endpoints)
-            run.audit, run.audit_error = outcome.snapshot, outcome.error
-            if prior is not None and prior.snapshot is None:
-                run.audit, run.audit_error = None, f"before the run on a reused stack: {prior.error}"
-            elif prior is not None and run.audit is not None:
-                run.audit = AuditSnapshot(run.audit.present_ids - prior.snapshot.present_ids,
-                                          run.audit.total_balance, run.audit.expected_total)
+        run.reads = load.reads()
+        if target.durability is not None:
+            run.audit = read_back(target.durability, stack, endpoints)
+            failed = [run.audit.error] if run.audit.error else []
+            failed += [f"{i.name}: {i.error}" for i in run.audit.invariants if i.error]
+            run.audit_error = "; ".join(failed) or None
+            if prior is not None:
+                run.audit, run.audit_error = _own_writes(run.audit, prior, run.audit_error)
+
+
+def _own_writes(after: AuditSnapshot, prior: AuditSnapshot,
+                error: str | None) -> tuple[AuditSnapshot, str | None]:
+    """The ids this trial wrote on a reused stack: what is held now less what was held before."""
+    if prior.ids is None:
+        why = f"before the run on a reused stack: {prior.error or 'ids not read'}"
+        return replace(after, ids=None, error=why), "; ".join(filter(None, [why, error]))
+    if after.ids is None:
+        return after, error
+    before = prior.present_ids or frozenset()
+    return replace(after, ids=tuple(i for i in after.ids if i not in before)), error
+
+
+def _inject(fault: Any, ctx: FaultContext) -> Any:
+    """Apply one fault; which instance held each role it asked for goes into its detail."""
+    ctx.answers.clear()
+    ctx.fault_name = fault.name
+    try:
+        injection = fault.inject(ctx)
+    finally:
+        ctx.fault_name = None
+    found = "; ".join(a.text() for a in ctx.answers)
+    if found:
+        injection.detail = f"{found}; {injection.detail}" if injection.detail else found
+    return injection
 
 
 def _endpoints(stack: Any, experiment: Experiment) -> list[str]:

@@ -140,7 +140,8 @@ class Scheduler:
         else:
             self.fault_events.append(FaultEvent(spec.name, spec.action, injection.targets, t, None,
                                                 injection.detail, issued_t=t_asked))
-        self.events.emit(FaultInjected(spec, injection.targets, t, issued_t=t_asked))
+        self.events.emit(FaultInjected(spec, injection.targets, t, issued_t=t_asked,
+                                       detail=injection.detail))
 
     def _revert(self, act: _Active) -> None:
         if act.injection.reverted:
@@ -157,9 +158,11 @@ class Scheduler:
             t = act.injection.restored_t or self.clock.now()
             if act in self.active:
                 self.active.remove(act)
+            # What applying found (a role's holder) and what the revert read back, both kept.
+            both = "; ".join(d for d in (act.injection.detail, detail) if d)
             self.fault_events.append(FaultEvent(
                 act.spec.name, act.spec.action, act.injection.targets, act.injected_t,
-                t if confirmed else None, detail, issued_t=act.issued_t))
+                t if confirmed else None, both, issued_t=act.issued_t))
             self.events.emit(FaultReverted(act.spec, act.injection.targets, t, confirmed, detail))
 
     def revert_all(self) -> None:

@@ -32,6 +32,7 @@ class RunInfo:
     running: int
     networks: int
     state: OwnerState = "unknown"   # from the lease: alive, starting, gone, unknown, detached
+    volumes: int = 0
 
 
 def run_filter(run_id: str) -> dict[str, str]:
@@ -62,9 +63,14 @@ def list_runs(client: docker.DockerClient) -> list[RunInfo]:
         r = runs.setdefault(labels[RUN_LABEL], {"owner": "", "target": "", "c": 0, "up": 0, "n": 0})
         r["owner"] = r["owner"] or labels.get(OWNER_LABEL, "")
         r["n"] += 1
+    for v in (client.api.volumes(filters={"label": RUN_LABEL}) or {}).get("Volumes") or []:
+        labels = v.get("Labels") or {}
+        r = runs.setdefault(labels[RUN_LABEL], {"owner": "", "target": "", "c": 0, "up": 0, "n": 0})
+        r["owner"] = r["owner"] or labels.get(OWNER_LABEL, "")
+        r["v"] = r.get("v", 0) + 1
     return [
         RunInfo(rid, r["owner"], r["target"], r["c"], r["up"], r["n"],
-                owner_state(r["owner"], held.get(rid), now))
+                owner_state(r["owner"], held.get(rid), now), r.get("v", 0))
         for rid, r in sorted(runs.items())
     ]
 
@@ -80,8 +86,8 @@ def _remove_container(client: docker.DockerClient, container_id: str) -> None:
 
 
 def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
-    """Remove the run's containers (in parallel: teardown speed matters), then its networks,
-    then its lease. Returns (containers removed, networks removed), the lease not counted.
+    """Remove the run's containers (in parallel: teardown speed matters), then its networks, its
+    volumes, then its lease. Returns (containers removed, networks removed), the lease not counted.
     Idempotent; engine errors become harness errors (harness.stack.engine.docker_errors)."""
     with docker_errors(f"could not remove run {run_id}"):
         listed = client.api.containers(all=True, filters=run_filter(run_id))
@@ -107,6 +113,17 @@ def remove_run(client: docker.DockerClient, run_id: str) -> tuple[int, int]:
                     break
                 except APIError as exc:  # "has active endpoints" while a removal settles
                     log.debug("network %s not removed yet: %s", n.name, exc)
+                    time.sleep(0.2 * (attempt + 1))
+        # Volumes after the containers: a container being removed still holds its volumes.
+        for v in (client.api.volumes(filters=run_filter(run_id)) or {}).get("Volumes") or []:
+            for attempt in range(3):
+                try:
+                    client.api.remove_volume(v["Name"], force=True)
+                    break
+                except NotFound:
+                    break
+                except APIError as exc:
+                    log.debug("volume %s not removed yet: %s", v["Name"], exc)
                     time.sleep(0.2 * (attempt + 1))
         for cid in lease_ids:
             _remove_container(client, cid)

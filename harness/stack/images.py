@@ -188,10 +188,12 @@ def build_netexec(client: docker.DockerClient) -> None:
         _build(client, Path(tmp), "Dockerfile", NETEXEC_IMAGE, {})
 
 
-def _build(client: docker.DockerClient, context: Path, dockerfile: str, tag: str, labels: dict[str, str]) -> None:
+def _build(client: docker.DockerClient, context: Path, dockerfile: str, tag: str, labels: dict[str, str],
+           buildargs: dict[str, str] | None = None, target: str | None = None) -> None:
     try:
         builder = docker.from_env(timeout=BUILD_TIMEOUT_S)
-        builder.images.build(path=str(context), dockerfile=dockerfile, tag=tag, rm=True, forcerm=True, labels=labels)
+        builder.images.build(path=str(context), dockerfile=dockerfile, tag=tag, rm=True, forcerm=True, labels=labels,
+                             buildargs=buildargs or None, target=target)
     except BuildError as exc:
         tail = [str(line.get("stream", line.get("error", ""))).strip() for line in exc.build_log][-6:]
         raise ImageError(f"building {tag} from {context} failed: {exc.msg} | " + " | ".join(t for t in tail if t)) from exc
@@ -199,9 +201,10 @@ def _build(client: docker.DockerClient, context: Path, dockerfile: str, tag: str
         raise ImageError(f"building {tag} from {context} failed: {exc}") from exc
 
 
-def context_hash(context: Path, dockerfile: str) -> str:
-    """Hash of every file in the build context (names, modes and contents)."""
-    h = hashlib.sha256(dockerfile.encode())
+def context_hash(context: Path, dockerfile: str, extra: str = "") -> str:
+    """Hash of every file in the build context (names, modes and contents), and of `extra`
+    (build arguments and target: a change to them is a new image too)."""
+    h = hashlib.sha256(dockerfile.encode() + (b"\0" + extra.encode() if extra else b""))
     for path in sorted(p for p in context.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         h.update(str(path.relative_to(context)).encode())
         h.update(oct(path.stat().st_mode & 0o777).encode())
@@ -261,13 +264,15 @@ def ensure_images(
                 else:
                     statuses.append(ImageStatus(svc.image, "present", time.monotonic() - t))
                 continue
-            digest = context_hash(svc.build.context, svc.build.dockerfile)
+            extra = repr((svc.build.args, svc.build.target)) if svc.build.args or svc.build.target else ""
+            digest = context_hash(svc.build.context, svc.build.dockerfile, extra)
             image = _exists(client, svc.image)
             if image is not None and (image.labels or {}).get(HASH_LABEL) == digest:
                 statuses.append(ImageStatus(svc.image, "present", time.monotonic() - t))
                 continue
             say(f"building {svc.image} from {svc.build.context}")
-            _build(client, svc.build.context, svc.build.dockerfile, svc.image, {HASH_LABEL: digest})
+            _build(client, svc.build.context, svc.build.dockerfile, svc.image, {HASH_LABEL: digest},
+                   dict(svc.build.args), svc.build.target)
             statuses.append(ImageStatus(svc.image, "rebuilt" if image else "built", time.monotonic() - t))
     for svc_name, image in overrides.items():
         if not _exists(client, image):

@@ -113,6 +113,16 @@ class Instance:
             code, out = self._c.exec_run(["timeout", str(max(1, int(round(timeout_s)))), *argv], demux=False)
         return int(code if code is not None else -1), (out or b"").decode(errors="replace")
 
+    def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
+        """As `exec`, with standard output and error apart (a read-back parses the output)."""
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise StackError(f"exec in {self.name}: the command must be a list of strings")
+        with docker_errors(f"exec in {self.name}"):
+            code, (out, err) = self._c.exec_run(
+                ["timeout", str(max(1, int(round(timeout_s)))), *argv], demux=True)
+        return (int(code if code is not None else -1), (out or b"").decode(errors="replace"),
+                (err or b"").decode(errors="replace"))
+
     def host_config(self) -> dict[str, Any]:
         return dict(self._reload()["HostConfig"])
 

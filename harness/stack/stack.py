@@ -41,6 +41,7 @@ from harness.stack.instance import Instance
 from harness.stack.links import (Interposer, Route, plan_routes, proxied_paths, service_networks,
                                  toxiproxy_networks)
 from harness.stack.netexec import HELPER_SERVICE, NetExec, check_image
+from harness.stack.options import container_options
 from harness.stack.reaper import Reaper
 from harness.stack.toxiproxy import ToxiproxyClient
 from harness.undo import UndoStack
@@ -63,10 +64,6 @@ class InstanceRef:
     name: str           # app-2
     service: str        # app
     container: str      # continuum-<run>-app-2
-
-
-def _seconds_ns(s: float) -> int:
-    return int(s * 1_000_000_000)
 
 
 def dependency_levels(target: Target) -> list[list[ServiceSpec]]:
@@ -169,6 +166,7 @@ class Stack:
         t = time.monotonic()
         self._create_networks()
         self.timings["networks_s"] = time.monotonic() - t
+        self._create_volumes()
         t = time.monotonic()
         self._start_toxiproxy()
         self.timings["toxiproxy_s"] = time.monotonic() - t
@@ -196,6 +194,11 @@ class Stack:
         for net in self._network_names().values():
             if self.client.networks.list(names=[net]):
                 raise NameCollision(f"a network named {net} already exists; it was left untouched")
+        for vol in self.target.volumes:
+            name = self.volume_name(vol.name)
+            # The name filter matches substrings: compare exactly.
+            if any(v.name == name for v in self.client.volumes.list(filters={"name": name})):
+                raise NameCollision(f"a volume named {name} already exists; it was left untouched")
 
     def _network_names(self) -> dict[str, str]:
         nets = {n.name: self.object_name(n.name) for n in self.target.networks}
@@ -243,6 +246,20 @@ class Stack:
             self.undo.push(f"remove network {name}", lambda net=net: _remove_network(net))
             self._networks.append(net)
         self.routes = plan_routes(self.target, self.nets, self.plan, CTL_KEY)
+
+    # ───────────────────────────── volumes ─────────────────────────────
+
+    def volume_name(self, name: str) -> str:
+        """A named volume of the target, as this run's own: created for it, removed with it."""
+        return self.object_name(f"vol-{name}")
+
+    def _create_volumes(self) -> None:
+        for vol in self.target.volumes:
+            name = self.volume_name(vol.name)
+            with docker_errors(f"could not create volume {name}"):
+                created = self.client.volumes.create(
+                    name=name, driver="local", labels={**dict(vol.labels), **self.labels()})
+            self.undo.push(f"remove volume {name}", lambda v=created: _remove_volume(v))
 
     def _start_toxiproxy(self) -> None:
         nets = self._network_names()
@@ -296,43 +313,29 @@ class Stack:
         with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
             created = list(pool.map(lambda job: self._create_instance(*job), jobs))
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        for container in created:
-            self._wait_healthy(container, deadline)
+        one_shot = _one_shot(self.target)
+        for (svc, _), container in zip(jobs, created):
+            self._wait_healthy(container, deadline, until_exit=svc.name in one_shot)
 
     def _create_instance(self, svc: ServiceSpec, instance: str) -> Container:
         nets = self._network_names()
         keys = self.nets[svc.name]
         if not keys:
             raise StackError(f"service {svc.name} has no networks")
-        hc = svc.healthcheck
         container = self._create(
             name=self.object_name(instance),
             image=self.image_overrides.get(svc.name, svc.image),
-            labels=self.labels(service=svc.name, instance=instance),
-            hostname=instance,
             network=nets[keys[0]],
-            aliases=[instance, svc.name],
+            aliases=_aliases(svc, instance),
             ipv4_address=self.plan.ip(instance, keys[0]),
-            command=list(svc.command) if svc.command else None,
-            entrypoint=list(svc.entrypoint) if svc.entrypoint else None,
-            environment=[f"{k}={v}" for k, v in svc.environment],
             # A port chosen now, not by Docker at start: a killed and restarted instance must
             # come back on the same address, or load and the audit would lose it.
             ports={f"{p.container_port}/{p.protocol}": ("127.0.0.1", p.host_port or _free_port()) for p in svc.ports},
-            cap_add=list(svc.cap_add) or None,
-            stop_signal="SIGTERM",
-            healthcheck=None
-            if hc is None
-            else {
-                "test": list(hc.test),
-                "interval": _seconds_ns(hc.interval_s),
-                "timeout": _seconds_ns(hc.timeout_s),
-                "retries": hc.retries,
-                "start_period": _seconds_ns(hc.start_period_s),
-            },
+            **container_options(svc, instance, volume_name=self.volume_name,
+                                labels=self.labels(service=svc.name, instance=instance)),
         )
         for key in keys[1:]:
-            self._connect(container, nets[key], aliases=[instance, svc.name],
+            self._connect(container, nets[key], aliases=_aliases(svc, instance),
                           ipv4_address=self.plan.ip(instance, key))
         self._containers[instance] = container
         self._start(container)
@@ -370,16 +373,24 @@ class Stack:
         with docker_errors(f"could not start {container.name}"):
             container.start()
 
-    def _wait_healthy(self, container: Container, deadline: float) -> None:
+    def _wait_healthy(self, container: Container, deadline: float, until_exit: bool = False) -> None:
+        """Until healthy (running, without a health check); with `until_exit` (a dependency
+        declared `service_completed_successfully`), until it exited 0."""
         while True:
             with docker_errors(f"{container.name} vanished while starting"):
                 container.reload()
             state = container.attrs["State"]
             health = (state.get("Health") or {}).get("Status")
+            if until_exit and state["Status"] == "exited" and state.get("ExitCode") == 0:
+                return
             if state["Status"] == "exited" or state["Status"] == "dead":
                 raise StackError(f"{container.name} exited with {state.get('ExitCode')}: {_log_tail(container)}")
-            if health == "healthy" or (health is None and state["Status"] == "running"):
+            if not until_exit and (health == "healthy" or (health is None and state["Status"] == "running")):
                 return
+            if state.get("Restarting") and container.attrs.get("RestartCount", 0) >= 3:
+                raise StackError(f"{container.name} keeps restarting (restart policy; "
+                                 f"{container.attrs.get('RestartCount')} restarts, last exit "
+                                 f"{state.get('ExitCode')}): {_log_tail(container)}")
             if time.monotonic() > deadline:
                 raise StackError(
                     f"{container.name} not healthy after {HEALTH_TIMEOUT_S:.0f} s (status {health}): {_log_tail(container)}"
@@ -473,6 +484,31 @@ class Stack:
 
     def links(self) -> tuple[LinkSpec, ...]:
         return self.target.links
+
+
+def _one_shot(target: Target) -> set[str]:
+    """Services some dependent waits on to finish (`condition: service_completed_successfully`)."""
+    return {d.name for s in target.services for d in s.needs
+            if d.condition == "service_completed_successfully"}
+
+
+def _aliases(svc: ServiceSpec, instance: str) -> list[str]:
+    """The names an instance answers to on its networks: its own, its service's, and the
+    service's container_name (which Compose files use as a host name)."""
+    return list(dict.fromkeys([instance, svc.name] + ([svc.container_name] if svc.container_name else [])))
+
+
+def _remove_volume(volume) -> None:
+    for attempt in range(5):        # a container's removal may still hold it for a moment
+        try:
+            volume.remove(force=True)
+            return
+        except NotFound:
+            return
+        except APIError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _free_port() -> int:

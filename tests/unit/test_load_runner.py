@@ -14,7 +14,7 @@ import pytest
 
 from harness.errors import LoadError
 from harness.load import LoadGenerator
-from harness.model import Sample, WriteRecord
+from harness.model import ReadRecord, Sample, WriteRecord
 
 FAKE = textwrap.dedent(f'''\
     #!{sys.executable}
@@ -44,7 +44,7 @@ FAKE = textwrap.dedent(f'''\
     if mode == "ignore-stop":
         time.sleep(30); sys.exit(0)
     line = sys.stdin.buffer.readline()
-    send(wire.BATCH, {{"n": [], "s": [[3.0, 0.125, 1, 1, 0], [3.5, 0.25, 1, 1, 0, 3.25]], "w": [], "u": 0}})
+    send(wire.BATCH, {{"n": [], "s": [[3.0, 0.125, 1, 1, 0], [3.5, 0.25, 1, 1, 0, 3.25]], "w": [], "r": [["m1", 3.0]], "u": 0}})
     send(wire.END, {{"reason": "stop" if line.strip() == b"stop" else "eof", "requests": 3, "failures": 1,
                     "writes": 2, "t_stop": time.monotonic(), "grace_exceeded": False}})
 ''')
@@ -87,6 +87,7 @@ def test_good_worker_samples_writes_summary(fake):
     # an open-loop sample carries when it was due as a sixth field
     assert load.poll() == [Sample(3.0, 0.125, True, "get", ""), Sample(3.5, 0.25, True, "get", "", due_t=3.25)]
     assert load.writes() == (WriteRecord("w1", "acked", 1.0), WriteRecord("w2", "unknown", 2.0))
+    assert load.reads() == (ReadRecord("m1", 3.0),)
     assert load.stop() == summary           # idempotent
     assert not load.running()
 

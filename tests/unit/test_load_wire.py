@@ -114,6 +114,19 @@ def test_recorder_batches_samples_writes_and_converts_units():
     json.dumps(batch)       # encodable as is
 
 
+def test_recorder_keeps_the_ids_successful_reads_returned():
+    rec = Recorder()
+    rec.on_request(response_time=5.0, name="consume", exception=None, context={"read_id": "m1"})
+    rec.on_request(response_time=5.0, name="consume", exception=None,
+                   context={"read_id": ["m2", "m3"]})                 # a batch delivery
+    rec.on_request(response_time=5.0, name="consume", exception=TimeoutError(),
+                   context={"read_id": "m4"})                         # failed: it read nothing
+    batch = rec.take_batch()
+    assert [r[0] for r in batch["r"]] == ["m1", "m2", "m3"] and "w" in batch
+    assert rec.reads == 3
+    assert "r" not in (rec.on_request(response_time=1.0, name="x") or rec.take_batch())
+
+
 def test_short_error():
     assert short_error(_BadStatus()) == "HTTP 503"
     assert short_error(ConnectionRefusedError()) == "ConnectionRefusedError"

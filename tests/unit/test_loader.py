@@ -94,16 +94,26 @@ def test_network_down_has_no_toxics(tmp_path: Path) -> None:
     ("availability", ">= 99.9%", ">=", 0.999), ("error_rate", "< 1%", "<", 0.01),
     ("latency_p99", "<= 800ms", "<=", 0.8), ("time_to_recover", "<= 1m", "<=", 60.0),
     ("lost_writes", "== 0", "==", 0.0), ("throughput", ">= 100/s", ">=", 100.0),
-    ("money_conserved", "== 1", "==", 1.0)])
+    ("duplicate_writes", "== 0", "==", 0.0)])
 def test_thresholds(metric: str, text: str, op: str, value: float) -> None:
     a = parse_threshold(metric, text)
     assert (a.op, a.threshold, a.text) == (op, pytest.approx(value), text)
 
 
+def test_invariant_thresholds() -> None:
+    a = parse_threshold("money_conserved", "== 1", invariant=True)
+    assert (a.op, a.threshold, a.invariant) == ("==", 1.0, True)
+    for bad in ("== 2", ">= 1"):
+        with pytest.raises(ValueError, match="invariant of the target"):
+            parse_threshold("money_conserved", bad, invariant=True)
+    with pytest.raises(ValueError, match="unknown metric"):
+        parse_threshold("money_conserved", "== 1")
+
+
 @pytest.mark.parametrize("metric,text", [("availability", ">= 0.999"), ("availability", ">= 101%"),
                                          ("latency_p99", "<= 800"), ("lost_writes", "== 0.5"),
                                          ("lost_writes", "== 0%"), ("throughput", ">= 100"),
-                                         ("money_conserved", "== 2"), ("availability", "99%")])
+                                         ("duplicate_writes", "== 0.5"), ("availability", "99%")])
 def test_bad_thresholds(metric: str, text: str) -> None:
     with pytest.raises(ValueError):
         parse_threshold(metric, text)
@@ -159,7 +169,7 @@ def test_audit_metrics_need_an_audit(tmp_path: Path) -> None:
     f = tmp_path / "e.yaml"
     f.write_text("apiVersion: continuum/v1\nkind: Experiment\nname: e\ndescription: d\n"
                  "target: tgt\nduration: 10s\nload: {profile: p}\nslo: {lost_writes: '== 0'}\n")
-    with pytest.raises(InputError, match="declares no x-continuum.audit"):
+    with pytest.raises(InputError, match="declares no x-continuum.durability.read"):
         load_experiment(f)
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from harness.measure import Verdict, evaluate, exit_code, suite_exit_code, worst_verdict
-from harness.measure.synthetic import demo_record, make_experiment, make_record, steady_samples
+from harness.measure.synthetic import (
+    demo_record,
+    ledger_snapshot,
+    make_experiment,
+    make_record,
+    steady_samples,
+)
 from harness.model import Assertion, AuditSnapshot, FaultEvent, Phase, Sample, WriteRecord
 
 T0 = 1000.0
@@ -88,13 +94,13 @@ def test_inconclusive_when_lost_writes_without_audit():
     writes = [WriteRecord("a", "acked", T0 + 1)]
     r = evaluate(record(good(), slo=(AVAIL, LOST), writes=writes))
     assert r.verdict is Verdict.INCONCLUSIVE
-    assert r.reasons == ("lost_writes unknown: no durability audit (required == 0)",)
+    assert r.reasons == ("lost_writes unknown: no durability read-back (required == 0)",)
     assert r.durability.lost is None
 
 
 def test_lost_writes_fail_with_audit():
     writes = [WriteRecord("a", "acked", T0 + 1), WriteRecord("b", "acked", T0 + 2)]
-    r = evaluate(record(good(), slo=(LOST,), writes=writes, audit=AuditSnapshot(frozenset({"a"}), 5, 5)))
+    r = evaluate(record(good(), slo=(LOST,), writes=writes, audit=ledger_snapshot({"a"}, 5, 5)))
     assert r.verdict is Verdict.FAIL
     assert r.assertions[0].message == "lost_writes 1 != required == 0"
 
@@ -218,3 +224,23 @@ def test_closed_loop_latency_is_corrected_from_the_baseline_pace():
     r = evaluate(record(samples, slo=(P99,)))
     assert r.overall.raw_latency_p99_s == pytest.approx(0.01)
     assert r.overall.latency_p99_s >= 0.5
+
+
+def test_invariant_assertion_fails_with_the_values_and_is_unknown_without_them():
+    inv = Assertion("money_conserved", "==", 1, "== 1", invariant=True)
+    r = evaluate(record(good(), slo=(inv,), audit=ledger_snapshot(set(), 99, 100)))
+    assert r.verdict is Verdict.FAIL
+    assert r.assertions[0].message == ("money_conserved does not hold (total_balance == "
+                                       "expected_total: 99 == 100); required == 1")
+    r = evaluate(record(good(), slo=(inv,), audit=ledger_snapshot(set(), 100, 100)))
+    assert r.verdict is Verdict.PASS and r.assertions[0].measured == 1.0
+    r = evaluate(record(good(), slo=(inv,), audit=AuditSnapshot(ids=None, error="timed out")))
+    assert r.verdict is Verdict.INCONCLUSIVE and "money_conserved unknown: not read back" in r.reasons[0]
+
+
+def test_failed_read_back_says_why_lost_writes_is_unknown():
+    r = evaluate(record(good(), slo=(LOST,), writes=[WriteRecord("a", "acked", T0 + 1)],
+                        audit=AuditSnapshot(ids=None, error="exec etcdctl: exit 1")))
+    assert r.verdict is Verdict.INCONCLUSIVE
+    assert r.reasons == ("lost_writes unknown: the read-back failed (exec etcdctl: exit 1) "
+                         "(required == 0)",)

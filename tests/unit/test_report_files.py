@@ -77,7 +77,7 @@ def test_junit_parses_with_right_counts(suite):
     err = suites["continuum.broken"].find("testcase[@name='run']/error")
     assert "Docker went away" in err.get("message")
     skipped = suites["continuum.unknown"].find("testcase[@name='slo.lost_writes']/skipped")
-    assert "no durability audit" in skipped.get("message")
+    assert "no durability read-back" in skipped.get("message")
 
 
 def test_results_json_schema(suite):
@@ -94,7 +94,9 @@ def test_results_json_schema(suite):
     assert [p["name"] for p in d["phases"]] == ["overall", "baseline", "fault:lb-app-down", "recovery"]
     assert d["faults"][0]["injected_s"] == 8.0 and d["faults"][0]["reverted_s"] == 10.0
     assert d["faults"][0]["recovered"] is True
-    assert d["durability"] == {**d["durability"], "lost": 1, "unexpected": 1, "recovered": 1, "money_conserved": True}
+    assert d["durability"] == {**d["durability"], "lost": 1, "unexpected": 1, "recovered": 1, "duplicates": 0}
+    assert [(i["name"], i["holds"], i["value"]) for i in d["durability"]["invariants"]] == [
+        ("money_conserved", True, 1_000_000)]
     assert d["notes"][0]["offset_s"] == 12.5
     assert len(d["timeline"]["ok"]) == 200 and d["timeline"]["step_s"] == 0.1
     assert sum(d["timeline"]["ok"]) + sum(d["timeline"]["failed"]) == 4000

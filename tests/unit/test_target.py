@@ -43,7 +43,8 @@ def test_mini_target_fields() -> None:
     assert roles["db-primary"].kind == "sentinel-primary" and roles["db-primary"].port == 26379
     assert roles["db-replicas"].kind == "sentinel-replicas"
     assert roles["dbs"].kind == "static" and roles["dbs"].members == ("db-1", "db-2")
-    assert t.audit is not None and t.audit.path == "/audit"
+    assert t.durability is not None and t.durability.read.http.path == "/audit"
+    assert t.durability.ids == "transfer_ids" and t.durability.invariant("money_conserved")
     assert t.load_profile == (MINI / "locustfile.py").resolve() and t.load_profiles == ("steady",)
 
 
@@ -102,9 +103,9 @@ def test_target_errors(tmp_path: Path, body: str, match: str) -> None:
 
 def test_error_location_is_the_offending_key(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
-        load_target(make(tmp_path, "name: t\nservices:\n  a:\n    image: 'a:1'\n    volumes: []\n"))
-    assert str(info.value).startswith(f"{tmp_path / 'compose.yaml'}:5:5: unknown field 'volumes'")
-    assert info.value.field == "services.a.volumes"
+        load_target(make(tmp_path, "name: t\nservices:\n  a:\n    image: 'a:1'\n    volume: []\n"))
+    assert str(info.value).startswith(f"{tmp_path / 'compose.yaml'}:5:5: unknown field 'volume'")
+    assert info.value.field == "services.a.volume"
 
 
 def test_target_directory_without_compose(tmp_path: Path) -> None:
