@@ -10,7 +10,8 @@ ContinuumError
     ├── ToxiproxyError
     ├── FaultError
     ├── LoadError
-    └── AuditError
+    ├── AuditError
+    └── MonitorError      Prometheus / Alertmanager did not answer or answered nonsense
 
 The system under test missing its SLOs is *not* an exception: it is a FAIL verdict computed
 from measurements (see harness.measure.verdict). Keeping the two apart is what lets the gate
@@ -75,6 +76,11 @@ class LoadError(HarnessError):
 
 class AuditError(HarnessError):
     pass
+
+
+class MonitorError(HarnessError):
+    """The target's monitoring (Prometheus, Alertmanager) failed to answer. Never the system's
+    FAIL: a check that could not be read is unknown, and a monitor that never came up is ERROR."""
 
 
 class Interrupted(ContinuumError):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from harness.measure.audit import Durability
+from harness.measure.detection import MonitorSummary
 from harness.measure.metrics import ErrorWindow, FaultRecovery, Outage, PhaseMetrics
 from harness.measure.timeline import Step
 from harness.model.experiment import Experiment
@@ -117,6 +118,7 @@ class Result:
     harness_error: str | None = None
     interrupted: bool = False
     too_few_samples: bool = False           # fewer requests than experiment.min_samples
+    monitoring: MonitorSummary | None = None  # detection per fault, alerts, probe samples
 
     @property
     def name(self) -> str:

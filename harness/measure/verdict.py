@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from harness.measure.audit import Durability, durability
+from harness.measure.detection import summarize as summarize_monitoring
 from harness.measure.metrics import (
     PhaseMetrics,
     error_windows,
@@ -29,9 +30,10 @@ from harness.measure.metrics import (
     recovery_threshold,
     time_to_recover,
 )
+from harness.measure.monitoring import monitor_outcome, probe_outcomes
 from harness.measure.result import AssertionOutcome, FaultSummary, NoteSummary, Result, Verdict
 from harness.measure.timeline import Timeline
-from harness.model import METRICS, Assertion, RunRecord
+from harness.model import METRICS, MONITOR_METRICS, Assertion, RunRecord
 
 _NEGATION = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!="}
 STEADY_SCOPES = ("baseline", "recovery")
@@ -162,13 +164,18 @@ def evaluate(record: RunRecord) -> Result:
     ttr = max(ttr_values) if faults and all(v is not None for v in ttr_values) else None  # type: ignore[type-var]
     dur = durability(record.writes, record.audit)
 
+    mon = summarize_monitoring(record)
     outcomes: list[AssertionOutcome] = [
+        monitor_outcome(a, "slo", mon) if a.metric in MONITOR_METRICS else
         _check(a, "slo", "overall", overall, dur, faults, ttr) for a in exp.slo
     ]
     scopes = [s for s in STEADY_SCOPES if s in by_name] or ["baseline"]
     for a in exp.steady_state:
         for scope in scopes:
             outcomes.append(_check(a, "steady_state", scope, by_name.get(scope), dur, faults, ttr))
+    first_fault = min((f.injected_t for f in record.faults), default=None)
+    outcomes.extend(probe_outcomes(exp.probes, mon, record.phases,
+                                   None if first_fault is None else first_fault - t0, t0))
 
     failed = [o.message for o in outcomes if o.passed is False]
     unknown = [o.message for o in outcomes if o.passed is None]
@@ -207,4 +214,5 @@ def evaluate(record: RunRecord) -> Result:
         harness_error=record.harness_error,
         interrupted=record.interrupted,
         too_few_samples=overall.requests < exp.min_samples,
+        monitoring=mon,
     )

@@ -11,7 +11,7 @@ This package imports neither `experiment` (which needs the fault registry) nor D
 families can use the unit and target types without an import circle.
 """
 
-from harness.model.assertions import AUDIT_METRICS, METRICS, Assertion, parse_threshold
+from harness.model.assertions import AUDIT_METRICS, METRICS, MONITOR_METRICS, Assertion, parse_threshold
 from harness.model.record import (
     AuditSnapshot,
     FaultEvent,
@@ -35,7 +35,7 @@ from harness.model.target import (
 )
 from harness.model.units import NAME_MAX, NAME_RE
 
-__all__ = ["AUDIT_METRICS", "METRICS", "Assertion", "parse_threshold", "AuditSnapshot",
+__all__ = ["AUDIT_METRICS", "METRICS", "MONITOR_METRICS", "Assertion", "parse_threshold", "AuditSnapshot",
            "FaultEvent", "Note", "Phase", "RunRecord", "Sample", "WriteRecord", "AuditSpec",
            "BuildSpec", "Endpoint", "HealthCheck", "LinkSpec", "NetworkSpec", "PortSpec",
            "RoleSpec", "ServiceSpec", "Target", "NAME_MAX", "NAME_RE"]

@@ -31,9 +31,14 @@ METRICS: dict[str, UnitKind] = {
     "lost_writes": "count",
     "unexpected_writes": "count",
     "money_conserved": "count",     # 1 when the audit's invariant holds, 0 when not
+    "time_to_detect": "seconds",    # fault in effect → the first matching alert firing (max over faults)
+    "time_to_resolve_alert": "seconds",  # fault undone → that alert resolved (max over faults)
+    "alerts_without_fault": "count",     # alerts that fired while no fault was in effect
 }
 # Metrics computed from the durability read-back; a target must declare one to use them.
 AUDIT_METRICS = ("lost_writes", "unexpected_writes", "money_conserved")
+# Metrics read from the target's Alertmanager; a target must declare x-continuum.monitoring.
+MONITOR_METRICS = ("time_to_detect", "time_to_resolve_alert", "alerts_without_fault")
 
 # One way to match: an operator, optional single spaces, a number, an optional unit.
 THRESHOLD_PATTERN = r"^ *(?:>=|<=|==|>|<) *[0-9]+(?:\.[0-9]+)? *(?:%|ms|s|m|/s)? *$"

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from harness.model.base import At, Bool, Internal, Model, internal
+from harness.model.monitoring import MonitoringDecl, MonitoringSpec, check_monitoring
 from harness.model.units import (
     NAME_MAX,
     NAME_RE,
@@ -370,6 +371,7 @@ class XContinuum(Model):
     entrypoints: tuple[EndpointDecl, ...] = ()
     audit: AuditDecl | None = None
     load: LoadDecl | None = None
+    monitoring: MonitoringDecl | None = None
 
 
 # ─────────────────────────────────────── the runtime target ───────────────────────────────────────
@@ -422,6 +424,7 @@ class Target(Model):
     audit: AuditSpec | None = None
     load_profile: Path | None = None            # a locustfile inside the target directory
     load_profiles: tuple[str, ...] = ()         # profile names it offers (user class names)
+    monitoring: MonitoringSpec | None = None    # its Prometheus / Alertmanager (harness.model.monitoring)
 
     def service(self, name: str) -> ServiceSpec:
         for s in self.services:
@@ -508,9 +511,15 @@ class _TargetBuilder:
                                       kind="file")
             profiles = xc.load.profiles
         audit = AuditSpec(path=xc.audit.path) if xc.audit is not None else None
+        monitoring = None
+        if xc.monitoring is not None:
+            try:
+                monitoring = check_monitoring(xc.monitoring, by_name)
+            except At as exc:
+                raise At(exc.message, "x-continuum", "monitoring", *exc.path, key=exc.key) from None
         return Target(name=name, root=self.root, services=services, networks=networks,
                       links=links, roles=roles, entrypoints=entrypoints, audit=audit,
-                      load_profile=locustfile, load_profiles=profiles)
+                      load_profile=locustfile, load_profiles=profiles, monitoring=monitoring)
 
     def _name(self) -> str:
         if self.c.name is not None:

@@ -27,6 +27,7 @@ TEMPLATE = "report.html.j2"
 
 OK_COLOUR, FAIL_COLOUR = "#2e9d5b", "#d64545"
 FAULT_COLOUR, NOTE_COLOUR = "#f2a33a", "#5b5fc7"
+ALERT_COLOUR = "#b0309a"
 
 
 @lru_cache(maxsize=1)
@@ -93,6 +94,7 @@ def _figure(run: dict[str, Any]) -> go.Figure:
                            yanchor="top", showarrow=False, font=dict(size=10, color=FAIL_COLOUR),
                            bgcolor="rgba(255,255,255,0.85)",
                            text=f"longest outage {outage['duration_s']:.2f} s")
+    _alert_marks(fig, run, duration)
     for n in run.get("notes", []):
         fig.add_annotation(x=n["offset_s"], y=0.75, xref="x", yref="y domain", text=f"✎ {n['text']}",
                            showarrow=True, arrowhead=2, ax=0, ay=-40, font=dict(size=11, color=NOTE_COLOUR),
@@ -106,6 +108,23 @@ def _figure(run: dict[str, Any]) -> go.Figure:
     fig.update_yaxes(title_text="requests/s (by start)", row=1, col=1)
     fig.update_yaxes(title_text="latency ms (ok only)", rangemode="tozero", row=2, col=1)
     return fig
+
+
+def _alert_marks(fig: go.Figure, run: dict[str, Any], duration: float) -> None:
+    """Each alert of the target's monitoring: a bar from firing to resolved along the top of the
+    requests chart (staggered), labelled where it fired."""
+    alerts = (run.get("monitoring") or {}).get("alerts") or []
+    for k, a in enumerate(alerts[:12]):
+        y = 0.96 - 0.07 * (k % 6)
+        start = max(0.0, a["fired_s"])
+        end = a["resolved_s"] if a.get("resolved_s") is not None else duration
+        fig.add_shape(type="line", x0=start, x1=max(start, end), y0=y, y1=y, xref="x", yref="y domain",
+                      line=dict(color=ALERT_COLOUR, width=3))
+        tag = "" if a.get("resolved_s") is not None else " (still firing)"
+        mark = " · no fault" if a.get("without_fault") else ""
+        fig.add_annotation(x=start, y=y, xref="x", yref="y domain", xanchor="left", yanchor="bottom",
+                           showarrow=False, text=f"🔔 {a['alert']}{tag}{mark}",
+                           font=dict(size=10, color=ALERT_COLOUR), bgcolor="rgba(255,255,255,0.8)")
 
 
 def _figure_html(run: dict[str, Any], index: int) -> Markup:

@@ -140,7 +140,8 @@ class Scheduler:
         else:
             self.fault_events.append(FaultEvent(spec.name, spec.action, injection.targets, t, None,
                                                 injection.detail, issued_t=t_asked))
-        self.events.emit(FaultInjected(spec, injection.targets, t, issued_t=t_asked))
+        self.events.emit(FaultInjected(spec, injection.targets, t, issued_t=t_asked,
+                                       reversible=injection.reversible))
 
     def _revert(self, act: _Active) -> None:
         if act.injection.reverted:
