@@ -1,4 +1,4 @@
-"""The docs tables that come from the models: the fault actions and the metrics.
+"""The docs tables that come from the models: the fault actions, the metrics and the probes.
 
     python -m harness.docs          rewrite the tables in docs/experiment-format.md
     python -m harness.docs --check  exit 1 if they are out of date (a unit test runs this)
@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from harness.faults import actions
-from harness.model.assertions import AUDIT_METRICS, METRICS
+from harness.model.assertions import AUDIT_METRICS, METRICS, MONITOR_METRICS
+from harness.model.probes import DEFAULT_MODE, KINDS, MODES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "experiment-format.md"
 COMMON = ("name", "action", "at")
@@ -38,13 +39,29 @@ def fault_table() -> str:
 def metric_table() -> str:
     rows = ["| metric | kind | unit in the threshold |", "|---|---|---|"]
     for metric, kind in METRICS.items():
-        note = " (needs the target's durability read-back)" if metric in AUDIT_METRICS else ""
+        note = " (needs the target's durability read-back)" if metric in AUDIT_METRICS else \
+            " (slo only; needs the target's x-continuum.monitoring)" if metric in MONITOR_METRICS else ""
         unit = "`\"== 1\"` (1 when the read-back's invariant holds)" if metric == "money_conserved" else UNITS[kind]
         rows.append(f"| `{metric}` | {kind} | {unit}{note} |")
     return "\n".join(rows)
 
 
-TABLES = {"faults": fault_table, "metrics": metric_table}
+def probe_table() -> str:
+    rows = ["| kind | fields (required in bold) | a sample passes when |", "|---|---|---|"]
+    common = {"name", "as", "mode", "interval", "timeout"}
+    for kind, cls in KINDS.items():
+        fields = [f"**{k}**" if cls.model_fields[n].is_required() else k
+                  for n, f in cls.model_fields.items() for k in [f.alias or n]
+                  if k in cls.input_keys() and k not in common]
+        rows.append(f"| `{kind}` | {', '.join(fields)} | {' '.join((cls.__doc__ or '').split())} |")
+    rows += ["", "| `as` | modes (default first) |", "|---|---|"]
+    for use, modes in MODES.items():
+        ordered = [DEFAULT_MODE[use]] + [m for m in modes if m != DEFAULT_MODE[use]]
+        rows.append(f"| `{use}` | {', '.join(f'`{m}`' for m in ordered)} |")
+    return "\n".join(rows)
+
+
+TABLES = {"faults": fault_table, "metrics": metric_table, "probes": probe_table}
 
 
 def render(text: str) -> str:

@@ -160,7 +160,7 @@ def summarize(record: RunRecord) -> MonitorSummary | None:
         name=e.name, labels=e.labels, fired_s=e.fired_t - t0, seen_s=e.seen_t - t0,
         resolved_s=None if e.resolved_t is None else e.resolved_t - t0,
         fault=attributed.get((e.fingerprint, e.fired_t)), during=during(e), summary=e.summary)
-        for e in mon.alerts)
+        for e in sorted(mon.alerts, key=lambda e: (e.fired_t, e.name)))
     unknown = ""
     if mon.started_t is None:
         unknown = "Alertmanager was never read"
@@ -199,8 +199,9 @@ def _detect(f: FaultEvent, faults: Sequence[FaultEvent], subj: dict, mon: Monito
         if already:
             return _with(base, why=f"{already[0].describe()} was already firing when the fault began")
         if end - start < mon.horizon_s:
-            return _with(base, why=f"only {end - start:.1f} s observed after the fault; the slowest "
-                                   f"rule may take {mon.horizon_s:.1f} s to fire")
+            cut = "the next fault on the same instances came" if end < observed else "the run ended"
+            return _with(base, why=f"{cut} {end - start:.1f} s after the fault, before the slowest rule "
+                                   f"could fire ({mon.horizon_s:.1f} s)")
         gap = _longest_gap(mon, start, end)
         if gap > _eval_interval(mon):
             return _with(base, why=f"Alertmanager did not answer for {gap:.1f} s after the fault")

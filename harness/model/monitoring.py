@@ -19,13 +19,10 @@ CLOCK_MONOTONIC seconds, the clock of every sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Mapping
 
 from harness.model.base import At, Model
 from harness.model.units import Name, Port
-
-if TYPE_CHECKING:
-    from harness.model.target import ServiceSpec
 
 
 # ─────────────────────────────────────── the target ───────────────────────────────────────
@@ -50,8 +47,9 @@ class MonitoringSpec(Model):
     alertmanager: ServicePort | None = None
 
 
-def check_monitoring(decl: MonitoringDecl, services: "dict[str, ServiceSpec]") -> MonitoringSpec:
-    """Each named service exists, runs one instance and publishes the port. Raises `At`."""
+def check_monitoring(decl: MonitoringDecl, services: Mapping[str, Any]) -> MonitoringSpec:
+    """Each named service (a `ServiceSpec` by name) exists, runs one instance and publishes the
+    port. Raises `At`."""
     for key in ("prometheus", "alertmanager"):
         sp: ServicePort | None = getattr(decl, key)
         if sp is None:

@@ -140,6 +140,8 @@ class _Probe(Model):
 
 
 class PromqlProbe(_Probe):
+    """every series the instant query returns meets `value`; no series or NaN: unknown"""
+
     promql: Text(max_length=4000, min_length=1, description="an instant PromQL expression")
     value: ComparisonField
     kind: ClassVar[str] = "promql"
@@ -158,6 +160,9 @@ class HttpCheck(Model):
 
 
 class HttpProbe(_Probe):
+    """each instance of `http.service` answers GET `path` on its published `port` with `status`
+    (and `body_contains`) within `timeout`"""
+
     http: HttpCheck
     status: Bounded(int, ge=100, le=599, description="the HTTP status every answer must have") = 200
     body_contains: Text(max_length=1000, min_length=1) | None = None
@@ -172,6 +177,9 @@ class HttpProbe(_Probe):
 
 
 class CmdProbe(_Probe):
+    """the argv, run in each instance of `in` (no shell), ends with `exit_code` (and prints
+    `output_contains`); a command that cannot be started: unknown"""
+
     cmd: Annotated[Argv, Field(min_length=1, max_length=64)]
     in_: Name = Field(alias="in")               # a service (each of its instances) or an instance
     exit_code: Bounded(int, ge=0, le=255, description="the exit code the command must end with") = 0
