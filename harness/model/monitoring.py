@@ -33,21 +33,15 @@ class ServicePort(Model):
     port: Port
 
 
-class MonitoringDecl(Model):
-    """x-continuum.monitoring: where the target's Prometheus and Alertmanager answer."""
-
-    prometheus: ServicePort
-    alertmanager: ServicePort | None = None
-
-
 class MonitoringSpec(Model):
-    """The runtime form (checked against the target's services)."""
+    """x-continuum.monitoring: where the target's Prometheus and Alertmanager answer (the same
+    shape at run time, once `check_monitoring` has checked it against the services)."""
 
     prometheus: ServicePort
     alertmanager: ServicePort | None = None
 
 
-def check_monitoring(decl: MonitoringDecl, services: Mapping[str, Any]) -> MonitoringSpec:
+def check_monitoring(decl: MonitoringSpec, services: Mapping[str, Any]) -> MonitoringSpec:
     """Each named service (a `ServiceSpec` by name) exists, runs one instance and publishes the
     port. Raises `At`."""
     for key in ("prometheus", "alertmanager"):
@@ -64,7 +58,7 @@ def check_monitoring(decl: MonitoringDecl, services: Mapping[str, Any]) -> Monit
         if not any(p.container_port == sp.port and p.protocol == "tcp" for p in svc.ports):
             raise At(f"{key} service {sp.service!r} does not publish container port {sp.port} "
                      "(add it to its ports)", key, "port")
-    return MonitoringSpec(prometheus=decl.prometheus, alertmanager=decl.alertmanager)
+    return decl
 
 
 # ─────────────────────────────────────── what a run records ───────────────────────────────────────
@@ -161,9 +155,3 @@ class MonitorRecord:
         timeout and one evaluation (no `for:` on the way down), plus our poll."""
         interval = max((r.interval_s for r in self.rules), default=1.0)
         return self.scrape_interval_s + self.scrape_timeout_s + interval + 0.5
-
-    def plain(self) -> dict[str, Any]:
-        return {"prometheus": self.prometheus, "alertmanager": self.alertmanager,
-                "scrape_interval_s": self.scrape_interval_s, "scrape_timeout_s": self.scrape_timeout_s,
-                "rules": [{"name": r.name, "for_s": r.for_s, "interval_s": r.interval_s} for r in self.rules],
-                "errors": list(self.errors)}

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from harness.model.base import At, Bool, Internal, Model, internal
-from harness.model.monitoring import MonitoringDecl, MonitoringSpec, check_monitoring
+from harness.model.monitoring import MonitoringSpec, check_monitoring
 from harness.model.units import (
     NAME_MAX,
     NAME_RE,
@@ -371,7 +371,7 @@ class XContinuum(Model):
     entrypoints: tuple[EndpointDecl, ...] = ()
     audit: AuditDecl | None = None
     load: LoadDecl | None = None
-    monitoring: MonitoringDecl | None = None
+    monitoring: MonitoringSpec | None = None
 
 
 # ─────────────────────────────────────── the runtime target ───────────────────────────────────────

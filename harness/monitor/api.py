@@ -7,6 +7,7 @@ themselves are `harness.timestamps`).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import requests
@@ -25,10 +26,24 @@ class JsonApi:
         self.name = name                # "Prometheus", "Alertmanager": said in every error
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self._session = requests.Session()
+        self._local = threading.local()         # a Session per thread: probes run in their own
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    @property
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
 
     def get(self, path: str, params: dict[str, Any] | None = None, *,
             timeout_s: float | None = None) -> requests.Response:

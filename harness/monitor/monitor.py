@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 from harness.errors import MonitorError
@@ -51,8 +52,8 @@ class Monitor:
         self.probes = tuple(probes)
         self.prometheus = PrometheusClient(prometheus_url) if prometheus_url else None
         self.alertmanager = AlertmanagerClient(alertmanager_url) if alertmanager_url else None
-        self.tools = tools or ProbeTools(None, lambda s, p: [], lambda s: [], _no_exec)
-        self.tools.prometheus = self.prometheus
+        self.tools = replace(tools or ProbeTools(None, lambda s, p: [], lambda s: [], _no_exec),
+                             prometheus=self.prometheus)
         self.poll_s = poll_s
         self.ready_timeout_s = ready_timeout_s
         self.quiet_timeout_s = quiet_timeout_s
