@@ -64,6 +64,7 @@ class Monitor:
         self.scrape_timeout_s = 0.0
         self.timings: dict[str, float] = {}
         self.errors: list[str] = []
+        self._broken: list[str] = []                    # threads that died of a bug
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -194,6 +195,13 @@ class Monitor:
             self._poll_once()
             self.tracker.close_gap(time.monotonic())
 
+    def check(self) -> None:
+        """Raise MonitorError if one of the threads died of a bug (what it saw is incomplete)."""
+        with self._lock:
+            broken = list(self._broken)
+        if broken:
+            raise MonitorError("; ".join(broken))
+
     def close(self) -> None:
         self._stop.set()
         for th in self._threads:
@@ -226,10 +234,11 @@ class Monitor:
     def _guard(self, name: str, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
-        except Exception as exc:       # a bug here must not pass silently: recorded, reported
+        except Exception as exc:       # a bug here must not pass silently: the run is an ERROR
             log.exception("monitor thread %s failed", name)
             with self._lock:
                 self.errors.append(f"{name}: unexpected {type(exc).__name__}: {exc}")
+                self._broken.append(f"monitor thread {name} failed: {type(exc).__name__}: {exc}")
 
     def _poll_once(self) -> None:
         assert self.alertmanager is not None

@@ -164,6 +164,8 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
                     monitor.finish()
                     pump(monitor, events)
                     run.monitoring = monitor.record()
+        if monitor is not None:
+            monitor.check()                     # a monitor thread that died of a bug: ERROR
         load.stop()
         run.samples.extend(load.poll_final())
         run.writes = load.writes()

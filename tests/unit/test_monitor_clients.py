@@ -313,3 +313,17 @@ def test_instantaneous_fault_counts_as_in_effect_for_a_while():
     fault = type("F", (), {"name": "restart"})()
     m.on_event(FaultInjected(fault, ("app-1",), 100.0, reversible=False))
     assert m.fault_active(101.0) and m.fault_active(104.9) and not m.fault_active(105.1)
+
+
+def test_a_monitor_thread_that_dies_of_a_bug_makes_the_run_an_error(server, monkeypatch):
+    s = monitoring_server(server, [])
+    probe = PromqlProbe(name="p", **{"as": "slo"}, interval_s=0.1, promql="q", value="== 1")
+    import harness.monitor.monitor as mm
+
+    monkeypatch.setattr(mm, "take", lambda p, tools: 1 / 0)
+    with Monitor([probe], s.url, None) as m:
+        m.start(time.monotonic(), time.monotonic())
+        time.sleep(0.3)
+        m.finish()
+        with pytest.raises(MonitorError, match="monitor thread probe-p failed: ZeroDivisionError"):
+            m.check()

@@ -220,3 +220,31 @@ def test_results_json_and_html_show_detection():
     # A results.json from before monitoring renders too.
     del doc["runs"][0]["monitoring"]
     assert "Detection" not in render_html(doc, None)
+
+
+def test_journal_and_console_show_alerts_and_probe_changes(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from harness.events import AlertFired, AlertResolved, Events, ProbeChanged
+    from harness.report.console import ConsoleReporter
+    from harness.report.journal import Journal, read_journal
+
+    events = Events()
+    out = io.StringIO()
+    ConsoleReporter(events, live=False, console=Console(file=out, width=120))
+    journal = Journal(tmp_path / "journal.jsonl").attach(events)
+    fired = ep("AppReplicaDown", "app-2", 24.2, None, service="app")
+    events.emit(AlertFired(fired))
+    events.emit(AlertResolved(ep("AppReplicaDown", "app-2", 24.2, 38.5, service="app")))
+    events.emit(ProbeChanged(ProbeSample("up", T0 + 3, False, 2.0, "value 2 is not == 3"), "abort_if"))
+    journal.close()
+    assert events.take_failures() == []
+    lines = read_journal(tmp_path / "journal.jsonl")
+    assert [l["event"] for l in lines] == ["alert_fired", "alert_resolved", "probe"]
+    assert lines[0]["labels"]["instance"] == "app-2" and lines[0]["fired_t"] == T0 + 24.2
+    assert lines[2]["ok"] is False and lines[2]["use"] == "abort_if"
+    text = out.getvalue()
+    assert "alert AppReplicaDown{app-2} firing" in text and "resolved" in text
+    assert "probe up (abort_if) FAILED: value 2 is not == 3" in text
