@@ -46,10 +46,9 @@ def test_app_kill_detected_within_its_rules_bound_with_promql_steady_state(docke
     events = Events()
     seen = collect(events)
     record, result = run_experiment(exp, events=events)
+    assert result.harness_error is None, result.harness_error
     m = result.monitoring
     print(result.verdict, result.reasons, m.faults, [a.describe() for a in m.alerts], sep="\n")
-
-    assert result.harness_error is None and m is not None
     [victim] = record.faults[0].targets
     [d] = m.faults
     assert d.status == "detected" and d.alert == f"AppReplicaDown{{{victim}}}"
@@ -75,9 +74,8 @@ def test_app_kill_detected_within_its_rules_bound_with_promql_steady_state(docke
 def test_promql_abort_stops_the_run_within_a_scrape_and_a_probe_interval(docker_client):
     exp = shortened("experiments/monitoring/abort/promql-abort.yaml", at_s=8.0, for_s=15.0, duration_s=30.0)
     record, result = run_experiment(exp)
+    assert result.harness_error is None, result.harness_error
     print(result.verdict, result.reasons, record.aborted, sep="\n")
-
-    assert result.harness_error is None
     assert record.aborted and record.aborted.startswith("abort_if: probe two-apps-up: value 1 is not >= 2")
     assert result.verdict == Verdict.FAIL and result.reasons[0].startswith("aborted: abort_if: probe two-apps-up")
     [fault] = record.faults
@@ -92,10 +90,9 @@ def test_fragile_twin_has_no_rule_for_a_dead_lb_so_it_is_undetected(docker_clien
     exp = shortened("experiments/monitoring/fragile/lb-kill-detected-fragile.yaml", at_s=6.0, for_s=10.0,
                     duration_s=22.0)
     record, result = run_experiment(exp)
+    assert result.harness_error is None, result.harness_error
     m = result.monitoring
     print(result.verdict, result.reasons, m.faults, sep="\n")
-
-    assert result.harness_error is None
     [d] = m.faults
     assert d.status == "undetected" and d.time_to_detect_s is None and d.alert is None
     assert "no alert about lb fired" in d.why
