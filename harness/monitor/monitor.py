@@ -182,8 +182,8 @@ class Monitor:
             return
         self._finished = True
         enders = [p for p in self.probes if p.mode in ("end", "edge")]
-        threads = [threading.Thread(target=self._take, args=(p,), name=f"probe-end-{p.name}", daemon=True)
-                   for p in enders]
+        threads = [threading.Thread(target=self._guard, args=(f"probe-end-{p.name}", self._take, p),
+                                    name=f"probe-end-{p.name}", daemon=True) for p in enders]
         for th in threads:
             th.start()
         for th, p in zip(threads, enders):

@@ -10,16 +10,18 @@ Each test loads an experiment of experiments/monitoring/, shortens it and runs i
   a rule group whose evaluation overruns on a loaded machine skips a tick.
 * a fault no rule covers is *undetected*, with no time at all.
 * the PromQL abort stops the run within one scrape, its timeout, one probe interval and the
-  probe's timeout of the kill (plus a second for the loop and a slow Docker).
+  probe's timeout (plus a second for the loop) of the moment the harness knew the kills were in
+  effect (a during_fault probe cannot start before that).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from harness.events import AlertFired, AlertResolved, Events, ProbeChanged
+from harness.events import AlertFired, AlertResolved, Events, FaultInjected, ProbeChanged
 from harness.loader import load_experiment
 from harness.measure import Verdict
 from harness.run import run_experiment
@@ -73,14 +75,20 @@ def test_app_kill_detected_within_its_rules_bound_with_promql_steady_state(docke
 
 def test_promql_abort_stops_the_run_within_a_scrape_and_a_probe_interval(docker_client):
     exp = shortened("experiments/monitoring/abort/promql-abort.yaml", at_s=8.0, for_s=15.0, duration_s=30.0)
-    record, result = run_experiment(exp)
+    events = Events()
+    told: list[float] = []                  # when the harness knew the kills were in effect
+    events.subscribe(lambda e: told.append(time.monotonic()), FaultInjected)
+    record, result = run_experiment(exp, events=events)
     assert result.harness_error is None, result.harness_error
     print(result.verdict, result.reasons, record.aborted, sep="\n")
     assert record.aborted and record.aborted.startswith("abort_if: probe two-apps-up: value 1 is not >= 2")
     assert result.verdict == Verdict.FAIL and result.reasons[0].startswith("aborted: abort_if: probe two-apps-up")
     [fault] = record.faults
-    stopped_after = record.t_end - fault.injected_t
-    # scrape 1 s + its timeout 0.8 s + probe interval 1 s + probe timeout 1 s + 1 s for the loop.
+    # A during_fault probe starts when the harness knows the fault is in effect: after the last
+    # kill call returned, which on a loaded engine is seconds after the containers died. From the
+    # later of the two: scrape 1 s + its timeout 0.8 s + probe interval 1 s + probe timeout 1 s
+    # + 1 s for the loop.
+    stopped_after = record.t_end - max(fault.injected_t, told[0])
     assert 0 < stopped_after <= 4.8, stopped_after
     assert record.t_end - record.t0 < exp.duration_s - 10            # well before the planned end
     assert fault.reverted_t is not None                              # the abort reverted the kills

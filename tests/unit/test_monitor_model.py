@@ -128,3 +128,24 @@ def test_targets_monitoring_is_checked_against_its_services(tmp_path: Path) -> N
         with pytest.raises(InputError, match=words) as e:
             load_target(copy)
         assert "compose.yaml:" in str(e.value)
+
+
+def test_monitoring_suites_load_and_fit_the_json_schema() -> None:
+    import jsonschema
+    import yaml
+
+    from harness.loader import load_experiments
+    from harness.schema import experiment_schema
+
+    suite = REPO / "experiments" / "monitoring"
+    ref = load_experiments([suite])
+    assert sorted(e.name for e in ref) == ["app-replica-kill-detected", "lb-kill-detected",
+                                           "redis-primary-kill-detected"]
+    fragile = load_experiments([suite / "fragile"])
+    assert {e.target.name for e in fragile} == {"reference-fragile"}
+    (abort,) = load_experiments([suite / "abort"])
+    assert [p.use for p in abort.probes] == ["abort_if"]
+    for e in [*ref, *fragile, abort]:
+        assert any(a.metric == "time_to_detect" for a in e.slo) or e is abort
+        doc = yaml.safe_load(e.source.read_text())
+        jsonschema.validate(doc, experiment_schema())
