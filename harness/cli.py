@@ -380,6 +380,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                 for url in stack.endpoints():
                     print(f"  entry point {url}")
                 print(f"  toxiproxy   http://{stack.toxiproxy.address}")
+                mon = target.monitoring
+                for what, sp in (("prometheus", mon and mon.prometheus), ("alertmanager", mon and mon.alertmanager)):
+                    if sp:
+                        print(f"  {what:<11} {stack.published_url(sp.service, sp.port)}")
                 if args.hold:
                     print("holding; Ctrl-C or SIGTERM tears it down", flush=True)
                     while True:

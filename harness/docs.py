@@ -1,5 +1,5 @@
-"""The docs tables that come from the models: the fault actions, the metrics, and the Compose
-acceptance table.
+"""The docs tables that come from the models: the fault actions, the metrics, the probes and
+the Compose acceptance table.
 
     python -m harness.docs          rewrite the tables in docs/experiment-format.md and
                                     docs/target-format.md
@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 from harness.faults import actions
-from harness.model.assertions import AUDIT_METRICS, METRICS
+from harness.model.assertions import AUDIT_METRICS, METRICS, MONITOR_METRICS
 from harness.model.compose import KEYS, TOP_KEYS
+from harness.model.probes import DEFAULT_MODE, KINDS, MODES
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 DOC = DOCS_DIR / "experiment-format.md"
@@ -43,11 +44,27 @@ def fault_table() -> str:
 def metric_table() -> str:
     rows = ["| metric | kind | unit in the threshold |", "|---|---|---|"]
     for metric, kind in METRICS.items():
-        note = " (needs the target's durability read-back)" if metric in AUDIT_METRICS else ""
+        note = " (needs the target's durability read-back)" if metric in AUDIT_METRICS else \
+            " (slo only; needs the target's x-continuum.monitoring)" if metric in MONITOR_METRICS else ""
         rows.append(f"| `{metric}` | {kind} | {UNITS[kind]}{note} |")
     rows.append("| *an invariant's name* | invariant | `\"== 1\"`: 1 when the target's named invariant "
                 "holds, 0 when not (`x-continuum.durability.invariants`; the ledger's is "
                 "`money_conserved`) |")
+    return "\n".join(rows)
+
+
+def probe_table() -> str:
+    rows = ["| kind | fields (required in bold) | a sample passes when |", "|---|---|---|"]
+    common = {"name", "as", "mode", "interval", "timeout"}
+    for kind, cls in KINDS.items():
+        fields = [f"**{k}**" if cls.model_fields[n].is_required() else k
+                  for n, f in cls.model_fields.items() for k in [f.alias or n]
+                  if k in cls.input_keys() and k not in common]
+        rows.append(f"| `{kind}` | {', '.join(fields)} | {' '.join((cls.__doc__ or '').split())} |")
+    rows += ["", "| `as` | modes (default first) |", "|---|---|"]
+    for use, modes in MODES.items():
+        ordered = [DEFAULT_MODE[use]] + [m for m in modes if m != DEFAULT_MODE[use]]
+        rows.append(f"| `{use}` | {', '.join(f'`{m}`' for m in ordered)} |")
     return "\n".join(rows)
 
 
@@ -67,7 +84,7 @@ def compose_top_table() -> str:
     return "\n".join(_compose_rows(TOP_KEYS))
 
 
-TABLES = {"faults": fault_table, "metrics": metric_table}
+TABLES = {"faults": fault_table, "metrics": metric_table, "probes": probe_table}
 TARGET_TABLES = {"compose": compose_table, "compose-top": compose_top_table}
 
 

@@ -11,7 +11,8 @@ ContinuumError
     ├── FaultError
     ├── LoadError
     ├── AuditError
-    └── ReportWriteError  a report file could not be written (disk full): says which
+    ├── ReportWriteError  a report file could not be written (disk full): says which
+    └── MonitorError      Prometheus / Alertmanager did not answer or answered nonsense
 
 The system under test missing its SLOs is *not* an exception: it is a FAIL verdict computed
 from measurements (see harness.measure.verdict). Any exception outside this tree that reaches
@@ -91,6 +92,11 @@ class ReportWriteError(HarnessError):
         self.written = written
         self.incomplete = incomplete
         super().__init__(message)
+
+
+class MonitorError(HarnessError):
+    """The target's monitoring (Prometheus, Alertmanager) failed to answer. Never the system's
+    FAIL: a check that could not be read is unknown, and a monitor that never came up is ERROR."""
 
 
 class Interrupted(ContinuumError):

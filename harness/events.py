@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from harness.faults.base import FaultSpec
     from harness.measure.result import Result
     from harness.model.experiment import Experiment
+    from harness.model.monitoring import AlertEpisode, ProbeSample
     from harness.model.record import Note, RunRecord
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class FaultInjected:
     t: float                        # when it took effect
     issued_t: float | None = None   # when the harness issued it
     detail: str = ""                # what it found while applying (which instance held a role)
+    reversible: bool = True         # False: instantaneous, no FaultReverted will follow
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,36 @@ class RunEnded:
 
 
 @dataclass(frozen=True)
+class AlertFired:
+    """An alert of the target's own monitoring started firing (seen in its Alertmanager)."""
+
+    alert: "AlertEpisode"           # .fired_t is when it fired, .seen_t when we saw it
+
+
+@dataclass(frozen=True)
+class AlertResolved:
+    alert: "AlertEpisode"           # .resolved_t is the first poll that no longer listed it
+
+
+@dataclass(frozen=True)
+class ProbeChanged:
+    """A probe's first sample, and every sample whose outcome differs from the one before."""
+
+    sample: "ProbeSample"
+    use: str                        # "steady_state" | "slo" | "abort_if"
+
+
+@dataclass(frozen=True)
 class Message:
     text: str
     level: str = "info"             # "info" | "warning" | "error"
 
 
 Event = Union[RunStarted, PhaseStarted, FaultInjected, FaultReverted, RoleResolved, Progress,
-              Aborted, NoteAdded, RunEnded, Message]
+              Aborted, NoteAdded, RunEnded, AlertFired, AlertResolved, ProbeChanged, Message]
 EVENT_TYPES: tuple[type, ...] = (RunStarted, PhaseStarted, FaultInjected, FaultReverted,
-                                 RoleResolved, Progress, Aborted, NoteAdded, RunEnded, Message)
+                                 RoleResolved, Progress, Aborted, NoteAdded, RunEnded, AlertFired,
+                                 AlertResolved, ProbeChanged, Message)
 
 
 class Listener(Protocol):

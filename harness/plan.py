@@ -92,6 +92,12 @@ def render_plan(exp: Experiment) -> str:
         lines.append("")
         lines.append(f"Abort if availability < {exp.abort_if.availability_below * 100:g}% over "
                      f"any {_s(exp.abort_if.over_s)} window (faults reverted, verdict FAIL)")
+    if exp.probes:
+        lines.append("")
+        lines.append("Probes")
+        for p in exp.probes:
+            every = f" every {_s(p.interval_s)}" if p.repeats else ""
+            lines.append(f"  {p.name} ({p.use}, {p.mode}{every}, timeout {_s(p.timeout_s)}): {p.describe()}")
     lines.append(f"Fewer than {exp.min_samples} requests in total: INCONCLUSIVE")
     return "\n".join(lines)
 

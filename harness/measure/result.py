@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from harness.measure.audit import Durability
+from harness.measure.detection import MonitorSummary
 from harness.measure.metrics import Outage, PhaseMetrics
 from harness.measure.recovery import ErrorWindow, FaultRecovery
 from harness.measure.stalls import Stall
@@ -153,6 +154,7 @@ class Result:
     harness_error: str | None = None
     interrupted: bool = False
     too_few_samples: bool = False           # fewer requests than experiment.min_samples
+    monitoring: MonitorSummary | None = None  # detection per fault, alerts, probe samples
 
     @property
     def name(self) -> str:

@@ -25,7 +25,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from harness.measure.audit import Durability, durability
+from harness.measure.detection import summarize as summarize_monitoring
 from harness.measure.metrics import PhaseMetrics, phase_with_operations
+from harness.measure.monitoring import monitor_outcome, probe_outcomes
 from harness.measure.omission import expected_interval
 from harness.measure.recovery import charged, error_window, recovery_bar, spans, time_to_recover
 from harness.measure.result import (
@@ -37,7 +39,7 @@ from harness.measure.result import (
     Verdict,
 )
 from harness.measure.timeline import Timeline
-from harness.model import AUDIT_METRICS, METRICS, Assertion, RunRecord
+from harness.model import AUDIT_METRICS, METRICS, MONITOR_METRICS, Assertion, RunRecord
 from harness.model.assertions import STEADY_PHASES
 
 _NEGATION = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!="}
@@ -241,14 +243,21 @@ def evaluate(record: RunRecord) -> Result:
     dur = durability(record.writes, record.audit, record.reads,
                      consumes=bool(spec is not None and spec.consumes))
 
+    mon = summarize_monitoring(record)
     outcomes: list[AssertionOutcome] = []
     for a in exp.slo:
+        if a.metric in MONITOR_METRICS:
+            outcomes.append(monitor_outcome(a, "slo", mon))
+            continue
         scope = "overall" if a.phase is None else phase_name(a.phase)
         outcomes.append(_check(a, "slo", scope, by_name.get(scope), dur, faults, operations))
     recorded = [s for s in STEADY_SCOPES if s in by_name] or ["baseline"]
     for a in exp.steady_state:
         for scope in ([a.phase] if a.phase else recorded):
             outcomes.append(_check(a, "steady_state", scope, by_name.get(scope), dur, faults, operations))
+    first_fault = min((f.injected_t for f in record.faults), default=None)
+    outcomes.extend(probe_outcomes(exp.probes, mon, record.phases,
+                                   None if first_fault is None else first_fault - t0, t0))
 
     failed = [o.message for o in outcomes if o.passed is False]
     unknown = [o.message for o in outcomes if o.passed is None]
@@ -291,4 +300,5 @@ def evaluate(record: RunRecord) -> Result:
         harness_error=record.harness_error,
         interrupted=record.interrupted,
         too_few_samples=overall.requests < exp.min_samples,
+        monitoring=mon,
     )

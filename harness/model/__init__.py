@@ -14,7 +14,7 @@ This package imports neither `experiment` (which needs the fault registry) nor D
 families can use the unit and target types without an import circle.
 """
 
-from harness.model.assertions import AUDIT_METRICS, METRICS, Assertion, parse_threshold
+from harness.model.assertions import AUDIT_METRICS, METRICS, MONITOR_METRICS, Assertion, parse_threshold
 from harness.model.record import (
     AuditSnapshot,
     FaultEvent,
@@ -40,7 +40,7 @@ from harness.model.target import (
 )
 from harness.model.units import NAME_MAX, NAME_RE
 
-__all__ = ["AUDIT_METRICS", "METRICS", "Assertion", "parse_threshold", "AuditSnapshot",
+__all__ = ["AUDIT_METRICS", "METRICS", "MONITOR_METRICS", "Assertion", "parse_threshold", "AuditSnapshot",
            "FaultEvent", "InvariantReading", "Note", "Phase", "ReadRecord", "RunRecord", "Sample",
            "WriteRecord", "DurabilitySpec",
            "BuildSpec", "Endpoint", "HealthCheck", "LinkSpec", "NetworkSpec", "PortSpec",

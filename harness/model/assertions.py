@@ -45,12 +45,16 @@ METRICS: dict[str, UnitKind] = {
     "lost_writes": "count",
     "unexpected_writes": "count",
     "duplicate_writes": "count",
+    "time_to_detect": "seconds",    # fault in effect → the first matching alert firing (max over faults)
+    "time_to_resolve_alert": "seconds",  # fault undone → that alert resolved (max over faults)
+    "alerts_without_fault": "count",     # alerts that fired while no fault was in effect
 }
 # Metrics computed from the durability read-back; a target must declare one to use them.
 AUDIT_METRICS = ("lost_writes", "unexpected_writes", "duplicate_writes")
-AUDIT_METRICS = ("lost_writes", "unexpected_writes", "duplicate_writes")
 # Besides these, each invariant a target declares (x-continuum.durability.invariants, e.g. the
 # ledger's money_conserved) is a metric of its own: 1 when it holds, 0 when not ("== 1").
+# Metrics read from the target's Alertmanager; a target must declare x-continuum.monitoring.
+MONITOR_METRICS = ("time_to_detect", "time_to_resolve_alert", "alerts_without_fault")
 # Phases every run with faults has; any other phase in a key names a fault (its window).
 STEADY_PHASES = ("baseline", "recovery")
 MAX_OPERATION = 100
@@ -176,8 +180,8 @@ def parse_key(key: Any, invariants: tuple[str, ...] = ()) -> tuple[str | None, s
                          f"one of: {', '.join(sorted(METRICS))}{declared}")
     if op is not None and op != op.strip():
         raise ValueError(f"{key!r}: the operation {op!r} starts or ends with a space")
-    if (metric in AUDIT_METRICS or metric not in METRICS) and (op or phase):
-        raise ValueError(f"{key!r}: {metric} is about the whole run's writes; it takes no "
+    if (metric in AUDIT_METRICS or metric in MONITOR_METRICS or metric not in METRICS) and (op or phase):
+        raise ValueError(f"{key!r}: {metric} is judged over the whole run; it takes no "
                          "operation or phase")
     if metric == "time_to_recover" and phase in STEADY_PHASES:
         raise ValueError(f"{key!r}: time_to_recover is measured per fault; name a fault after "

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
 from harness.faults import FaultUnion
 from harness.faults.base import FaultSpec
-from harness.model.assertions import AUDIT_METRICS, STEADY_PHASES, Assertions
+from harness.model.assertions import AUDIT_METRICS, MONITOR_METRICS, STEADY_PHASES, Assertions
 from harness.model.base import At, Internal, Model, internal
+from harness.model.probes import MAX_PROBES, ProbeSpec, check_probes
 from harness.model.target import IDENT_PATTERN, Target
 from harness.model.units import PERCENT_PATTERN, Bounded, Duration, Name, Text, got, parse_percent
 
@@ -146,6 +147,7 @@ class Experiment(Model):
     steady_state: Assertions = ()
     slo: Annotated[Assertions, Field(min_length=1)]
     abort_if: AbortRule | None = None
+    probes: Annotated[tuple[ProbeSpec, ...], Field(max_length=MAX_PROBES)] = ()
     recovery_window_s: Duration() = Field(3.0, alias="recovery_window")
     min_samples: Bounded(int, ge=0, le=10_000_000) = 100
     # Runs of the experiment judged together on confidence intervals (harness.measure.trialset);
@@ -156,6 +158,12 @@ class Experiment(Model):
     source: Internal[Path | None] = internal(None)      # the file it came from
     # The file's text as the user wrote it (comments and all): reports show this, not a dump.
     source_text: Internal[str | None] = internal(None)
+
+    @field_validator("probes")
+    @classmethod
+    def _probes(cls, probes: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+        check_probes(probes, info)
+        return probes
 
     @model_validator(mode="after")
     def _timeline(self) -> "Experiment":
@@ -181,6 +189,10 @@ class Experiment(Model):
         if self.steady_state and self.faults and min(f.at_s for f in self.faults) <= 0:
             raise At("steady_state is checked on the baseline before the first fault, but "
                      "the first fault starts at 0s; start it later", "steady_state", key=True)
+        steady_probes = [i for i, p in enumerate(self.probes) if p.use == "steady_state"]
+        if steady_probes and self.faults and min(f.at_s for f in self.faults) <= 0:
+            raise At("a steady_state probe is checked on the baseline before the first fault, "
+                     "but the first fault starts at 0s; start it later", "probes", steady_probes[0], "as")
         limit = min(MAX_REQUEST_TIMEOUT_S, duration)
         if self.load.request_timeout_s > limit:
             raise At(f"{_fmt_s(self.load.request_timeout_s)} is longer than the maximum "
@@ -192,6 +204,16 @@ class Experiment(Model):
             raise At(f"{_fmt_s(self.recovery_window_s)} is longer than the maximum "
                      f"{_fmt_s(duration)} (the experiment's duration)", "recovery_window")
         self._check_phases()
+        monitored = self.target.monitoring is not None and self.target.monitoring.alertmanager is not None
+        for key in ("slo", "steady_state"):
+            for a in getattr(self, key):
+                if a.metric in MONITOR_METRICS and not monitored:
+                    raise At(f"{a.metric} is read from the target's Alertmanager, but target "
+                             f"{self.target.name!r} declares none (x-continuum.monitoring."
+                             "alertmanager)", key, a.metric, key=True)
+                if a.metric in MONITOR_METRICS and key == "steady_state":
+                    raise At(f"{a.metric} is about faults and alerts over the whole run; "
+                             "put it under slo", key, a.metric, key=True)
         durability = self.target.durability
         if durability is None or durability.read is None:
             for key in ("slo", "steady_state"):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from harness.model.experiment import Experiment
+    from harness.model.monitoring import MonitorRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +115,4 @@ class RunRecord:
     aborted: str | None = None      # why abort_if stopped the run
     harness_error: str | None = None  # a HarnessError message: verdict ERROR whatever was measured
     interrupted: bool = False
+    monitoring: "MonitorRecord | None" = None  # alerts and probe samples (harness.model.monitoring)

@@ -71,6 +71,7 @@ from harness.model.durability import (
     ledger_audit,
 )
 from harness.model.roles import MasterName, RoleDecl, RoleSpec, UrlPath  # noqa: F401 (re-exported)
+from harness.model.monitoring import MonitoringSpec, check_monitoring
 from harness.model.units import (
     NAME_MAX,
     NAME_RE,
@@ -620,6 +621,7 @@ class XContinuum(Model):
     durability: DurabilityDecl | None = None
     audit: AuditDecl | None = None
     load: LoadDecl | None = None
+    monitoring: MonitoringSpec | None = None
 
 
 class Overlay(XContinuum):
@@ -673,6 +675,7 @@ class Target(Model):
     load_profiles: tuple[str, ...] = ()         # profile names it offers (user class names)
     left_out: tuple[str, ...] = ()              # services with profiles: not started
     warnings: tuple[str, ...] = ()              # file:line:column: what is accepted but ignored
+    monitoring: MonitoringSpec | None = None    # its Prometheus / Alertmanager (harness.model.monitoring)
 
     def service(self, name: str) -> ServiceSpec:
         for s in self.services:
@@ -810,14 +813,21 @@ class _TargetBuilder:
             profiles = xc.load.profiles
         durability = self._try(self._durability, xc, by_name, instances, entrypoints,
                                locustfile)
+        monitoring = self._try(self._monitoring, xc, by_name) if xc.monitoring is not None else None
         if self.problems:
             raise TargetProblems(self.problems)
         volumes = tuple(VolumeSpec(name=n, labels=v.labels) for n, v in self.c.volumes.items())
         target = Target(name=name, root=self.root, services=services, networks=networks,
                         links=links, roles=roles, entrypoints=entrypoints, durability=durability,
                         volumes=volumes, load_profile=locustfile, load_profiles=profiles,
-                        left_out=left_out)
+                        left_out=left_out, monitoring=monitoring)
         return target, self.warnings
+
+    def _monitoring(self, xc: XContinuum, by_name: dict[str, ServiceSpec]) -> MonitoringSpec:
+        try:
+            return check_monitoring(xc.monitoring, by_name)
+        except At as exc:
+            raise At(exc.message, "x-continuum", "monitoring", *exc.path, key=exc.key) from None
 
     def _name_or(self, default: str) -> str:
         try:

@@ -20,12 +20,15 @@ from rich.text import Text
 
 from harness.events import (
     Aborted,
+    AlertFired,
+    AlertResolved,
     Events,
     FaultInjected,
     FaultReverted,
     Message,
     NoteAdded,
     PhaseStarted,
+    ProbeChanged,
     Progress,
     RoleResolved,
     RunEnded,
@@ -86,6 +89,17 @@ class ConsoleReporter:
                        f"role {ev.role} → {who}" + ("" if ev.fault else " (checked at start)"), "dim")
         elif isinstance(ev, Message):
             self._on_message(ev.text, ev.level)
+        elif isinstance(ev, AlertFired):
+            a = ev.alert
+            late = f", seen {a.seen_t - a.fired_t:.1f} s later" if a.seen_t - a.fired_t >= 0.5 else ""
+            self._line(a.fired_t, f"🔔 alert {a.describe()} firing{late}", "magenta")
+        elif isinstance(ev, AlertResolved):
+            self._line(ev.alert.resolved_t, f"🔕 alert {ev.alert.describe()} resolved", "dim magenta")
+        elif isinstance(ev, ProbeChanged):
+            s = ev.sample
+            state = {True: "ok", False: "FAILED", None: "unknown"}[s.ok]
+            style = {True: "green", False: "bold red", None: "yellow"}[s.ok]
+            self._line(s.t, f"probe {s.probe} ({ev.use}) {state}: {s.detail}", style)
 
     # ── helpers ──
     def _offset(self, t: float | None) -> str:

@@ -30,6 +30,7 @@ OK_COLOUR, FAIL_COLOUR = "#2e9d5b", "#d64545"
 FAULT_COLOUR, NOTE_COLOUR = "#f2a33a", "#5b5fc7"
 STALL_COLOUR = "#7a3db8"
 OP_COLOURS = ("#4a78c2", "#d35400", "#16a085", "#8e44ad", "#7f8c8d")
+ALERT_COLOUR = "#b0309a"
 
 
 @lru_cache(maxsize=1)
@@ -125,6 +126,7 @@ def _figure(run: dict[str, Any]) -> go.Figure:
                            text=f"<i>{p['name']}</i>", font=dict(size=11, color="#666"))
     _mark_interval(fig, run.get("longest_outage"), "longest outage", FAIL_COLOUR, 1.0, 1)
     _mark_interval(fig, run.get("longest_stall"), "longest stall", STALL_COLOUR, 0.86, 1)
+    _alert_marks(fig, run, _duration(run))
     for n in run.get("notes", []):
         fig.add_annotation(x=n["offset_s"], y=0.75, xref="x", yref="y domain", text=f"✎ {n['text']}",
                            showarrow=True, arrowhead=2, ax=0, ay=-40, font=dict(size=11, color=NOTE_COLOUR),
@@ -264,6 +266,23 @@ def _trial_sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
                                         config={"displaylogo": False, "responsive": True})
         out.append({"ts": ts, "rows": rows, "figure": Markup(fig), "wall_total": sum(w or 0 for w in ts.get("wall_s", []))})
     return out
+
+
+def _alert_marks(fig: go.Figure, run: dict[str, Any], duration: float) -> None:
+    """Each alert of the target's monitoring: a bar from firing to resolved along the top of the
+    requests chart (staggered), labelled where it fired."""
+    alerts = (run.get("monitoring") or {}).get("alerts") or []
+    for k, a in enumerate(alerts[:12]):
+        y = 0.96 - 0.07 * (k % 6)
+        start = max(0.0, a["fired_s"])
+        end = a["resolved_s"] if a.get("resolved_s") is not None else duration
+        fig.add_shape(type="line", x0=start, x1=max(start, end), y0=y, y1=y, xref="x", yref="y domain",
+                      line=dict(color=ALERT_COLOUR, width=3))
+        tag = "" if a.get("resolved_s") is not None else " (still firing)"
+        mark = " · no fault" if a.get("without_fault") else ""
+        fig.add_annotation(x=start, y=y, xref="x", yref="y domain", xanchor="left", yanchor="bottom",
+                           showarrow=False, text=f"🔔 {a['alert']}{tag}{mark}",
+                           font=dict(size=10, color=ALERT_COLOUR), bgcolor="rgba(255,255,255,0.8)")
 
 
 def _baseline_rows(results_json: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:

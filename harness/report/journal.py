@@ -18,12 +18,15 @@ from typing import Any, Callable
 
 from harness.events import (
     Aborted,
+    AlertFired,
+    AlertResolved,
     Events,
     FaultInjected,
     FaultReverted,
     Message,
     NoteAdded,
     PhaseStarted,
+    ProbeChanged,
     RoleResolved,
     RunEnded,
     RunStarted,
@@ -33,7 +36,7 @@ from harness.report.results import plain
 JOURNAL_FILE = "journal.jsonl"
 # Every event but Progress (the console's; the journal records what happened, not the ticker).
 EVENTS = (RunStarted, PhaseStarted, FaultInjected, FaultReverted, RoleResolved, Aborted, NoteAdded,
-          RunEnded, Message)
+          RunEnded, Message, AlertFired, AlertResolved, ProbeChanged)
 
 
 def _fault(fault: Any) -> dict[str, Any]:
@@ -105,6 +108,17 @@ class Journal:
             self._on_run_end(ev.record, ev.result)
         elif isinstance(ev, Message):
             self.write("message", text=ev.text, level=ev.level)
+        elif isinstance(ev, AlertFired):
+            a = ev.alert
+            self.write("alert_fired", alert=a.name, labels=dict(a.labels), fired_t=a.fired_t,
+                       seen_t=a.seen_t, summary=a.summary)
+        elif isinstance(ev, AlertResolved):
+            a = ev.alert
+            self.write("alert_resolved", alert=a.name, labels=dict(a.labels), fired_t=a.fired_t,
+                       resolved_t=a.resolved_t)
+        elif isinstance(ev, ProbeChanged):
+            sm = ev.sample
+            self.write("probe", probe=sm.probe, use=ev.use, ok=sm.ok, value=sm.value, detail=sm.detail, t=sm.t)
 
     def detach(self) -> None:
         for events, handler in self._attached:

@@ -115,6 +115,7 @@ def run_to_json(r: Result) -> dict[str, Any]:
             for f in r.faults
         ],
         "durability": plain(r.durability),
+        "monitoring": _monitoring(r),
         "assertions": [{"name": a.name, "key": a.key, **plain(a)} for a in r.assertions],
         "notes": plain(r.notes),
         "timeline": {
@@ -123,6 +124,25 @@ def run_to_json(r: Result) -> dict[str, Any]:
             **_steps(tl),
             "operations": {op: _steps(steps) for op, steps in r.operation_timelines},
         },
+    }
+
+
+def _monitoring(r: Result) -> dict[str, Any] | None:
+    """Detection per fault, every alert (and whether it fired without a fault), probe samples."""
+    m = r.monitoring
+    if m is None:
+        return None
+    return {
+        "faults": plain(m.faults),
+        "alerts": [{**plain(a), "alert": a.describe(), "labels": dict(a.labels),
+                    "without_fault": a.without_fault} for a in m.alerts],
+        "alerts_without_fault": m.alerts_without_fault,
+        "without_fault_unknown": m.without_fault_unknown,
+        "rules": plain(m.rules),
+        "scrape_interval_s": plain(m.scrape_interval_s),
+        "scrape_timeout_s": plain(m.scrape_timeout_s),
+        "probes": plain(m.probes),
+        "errors": list(m.errors),
     }
 
 

@@ -32,6 +32,7 @@ from harness.faults.base import FaultContext
 from harness.live import LiveStats
 from harness.model.experiment import Experiment
 from harness.model.record import AuditSnapshot, Note, ReadRecord, RunRecord, Sample, WriteRecord
+from harness.run.monitoring import baseline_end, monitor_stage, pump
 from harness.run.phases import phases
 from harness.run.scheduler import Clock, MonotonicClock, Pacer, Scheduler
 from harness.target.readback import read_back
@@ -62,6 +63,7 @@ class _Run:
         self.interrupted = False
         self.scheduler: Scheduler | None = None
         self.run_id = "-"
+        self.monitoring = None              # MonitorRecord, when the run was monitored
 
     def record(self, started_at: str, harness_error: str | None) -> RunRecord:
         t_end = self.t_end or self.clock.now()
@@ -76,7 +78,8 @@ class _Run:
             phases=phases(fault_events, self.t0, t_end, self.experiment.load.request_timeout_s),
             faults=fault_events, writes=tuple(self.writes), reads=tuple(self.reads),
             audit=self.audit, notes=tuple(notes),
-            aborted=self.aborted, harness_error=harness_error, interrupted=self.interrupted)
+            aborted=self.aborted, harness_error=harness_error, interrupted=self.interrupted,
+            monitoring=self.monitoring)
 
 
 def run_experiment(
@@ -161,6 +164,7 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
         # audit counts only its own (else every earlier write would be "unexpected").
         prior = read_back(target.durability, stack, endpoints) \
             if reused and target.durability is not None and target.durability.read is not None else None
+        monitor = monitor_stage(stages, experiment, stack, events)
         load = stages.enter_context(LoadGenerator(
             target.load_profile, experiment.load.profile, host=endpoints[0],
             users=experiment.load.users, spawn_rate=experiment.load.spawn_rate,
@@ -171,11 +175,13 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             mode=experiment.load.mode, rate=experiment.load.rate or 0.0))
         run.t0 = load.t_start or run.clock.now()
         events.emit(RunStarted(experiment, stack.run_id, run.t0, experiment.duration_s))
+        if monitor is not None:
+            monitor.start(run.t0, baseline_end(experiment, run.t0))
         undo = UndoStack()
         run.scheduler = Scheduler(experiment.faults, t0=run.t0, inject=lambda f: _inject(f, ctx),
                                   undo=undo, events=events, clock=run.clock, pacer=pacer)
         try:
-            _drive(experiment, run, load, events, pacer)
+            _drive(experiment, run, load, events, pacer, monitor)
         finally:
             # Faults are reverted before load stops, so recovery is measured; on every path.
             try:
@@ -183,6 +189,12 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             finally:
                 run.t_end = run.clock.now()
                 run.samples.extend(load.poll_final())
+                if monitor is not None:         # end probes while load still runs, a last poll
+                    monitor.finish()
+                    pump(monitor, events)
+                    run.monitoring = monitor.record()
+        if monitor is not None:
+            monitor.check()                     # a monitor thread that died of a bug: ERROR
         load.stop()
         run.samples.extend(load.poll_final())
         run.writes = load.writes()
@@ -231,7 +243,8 @@ def _endpoints(stack: Any, experiment: Experiment) -> list[str]:
     return stack.endpoints()
 
 
-def _drive(exp: Experiment, run: _Run, load: Any, events: Events, pacer: Pacer | None) -> None:
+def _drive(exp: Experiment, run: _Run, load: Any, events: Events, pacer: Pacer | None,
+           monitor: Any = None) -> None:
     """The loop: drain samples, feed the live view (progress, abort_if), tick the scheduler."""
     sched = run.scheduler
     assert sched is not None
@@ -261,7 +274,8 @@ def _drive(exp: Experiment, run: _Run, load: Any, events: Events, pacer: Pacer |
                 run.aborted = reason
                 events.emit(Aborted(reason, now))
                 return
-        reason = live.abort_reason(now, run.t0)
+        pump(monitor, events)
+        reason = live.abort_reason(now, run.t0) or (monitor.abort_reason() if monitor is not None else None)
         if reason:
             run.aborted = reason
             events.emit(Aborted(reason, now))

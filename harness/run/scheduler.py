@@ -141,7 +141,7 @@ class Scheduler:
             self.fault_events.append(FaultEvent(spec.name, spec.action, injection.targets, t, None,
                                                 injection.detail, issued_t=t_asked))
         self.events.emit(FaultInjected(spec, injection.targets, t, issued_t=t_asked,
-                                       detail=injection.detail))
+                                       detail=injection.detail, reversible=injection.reversible))
 
     def _revert(self, act: _Active) -> None:
         if act.injection.reverted:

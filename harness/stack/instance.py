@@ -14,6 +14,7 @@ from docker.models.containers import Container
 
 from harness.errors import FaultError, StackError
 from harness.stack.engine import docker_errors
+from harness.timestamps import WallClock, parse_rfc3339
 
 if TYPE_CHECKING:
     from harness.stack.netexec import NetExec, Namespace
@@ -42,11 +43,26 @@ class Instance:
         self._reload()
         return self._c.status
 
-    def kill(self) -> None:
+    def kill(self) -> float | None:
+        """SIGKILL. Returns when the container died on the monotonic clock (Docker's
+        `State.FinishedAt`), which under load is well before the API call returns (1.8 s
+        measured on a busy two-core machine); None when Docker does not say."""
         if self._before_kill is not None:
             self._before_kill(self.name)
         with docker_errors(f"killing {self.name}", FaultError):
             self._c.kill(signal="SIGKILL")
+        return self.exited_t()
+
+    def exited_t(self) -> float | None:
+        """When the container last exited, on CLOCK_MONOTONIC; None while it runs or if unknown."""
+        state = self._reload()["State"]
+        if state.get("Running"):
+            return None
+        try:
+            died = WallClock().to_mono(parse_rfc3339(state.get("FinishedAt")))
+        except ValueError:
+            return None
+        return died if died <= time.monotonic() else None
 
     def stop(self, timeout_s: float) -> None:
         with docker_errors(f"stopping {self.name}", FaultError):

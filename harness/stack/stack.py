@@ -482,6 +482,15 @@ class Stack:
                 out.append((name, f"http://127.0.0.1:{binding[0]['HostPort']}"))
         return out
 
+    def published_url(self, instance: str, port: int) -> str:
+        """http://127.0.0.1:HOST_PORT of an instance's published container `port`. Read from
+        the bindings made at creation, so it is known while the instance is down too."""
+        bindings = (self.container(instance).attrs.get("HostConfig") or {}).get("PortBindings") or {}
+        for binding in bindings.get(f"{port}/tcp") or ():
+            if binding.get("HostPort"):
+                return f"http://127.0.0.1:{binding['HostPort']}"
+        raise StackError(f"{instance} does not publish port {port}")
+
     def links(self) -> tuple[LinkSpec, ...]:
         return self.target.links
 
