@@ -23,9 +23,16 @@ def spawn(*args: str) -> subprocess.Popen:
     )
 
 
-def run_objects(client, run_id: str) -> tuple[int, int]:
+def run_objects(client, run_id: str, helpers: bool = True) -> tuple[int, int]:
+    """(containers, networks) labelled with the run. `helpers=False` leaves out the namespace
+    helpers (harness.stack.netexec), which start in the background after `up` and remove
+    themselves when their harness exits: how many exist at one moment is a race, not a fact
+    about the stack."""
     f = {"label": f"io.continuum.run-id={run_id}"}
-    return len(client.api.containers(all=True, filters=f)), len(client.api.networks(filters=f))
+    containers = client.api.containers(all=True, filters=f)
+    if not helpers:
+        containers = [c for c in containers if (c.get("Labels") or {}).get("io.continuum.service") != "netexec"]
+    return len(containers), len(client.api.networks(filters=f))
 
 
 def wait_gone(client, run_id: str, timeout_s: float) -> float | None:

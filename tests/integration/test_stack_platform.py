@@ -16,10 +16,10 @@ from tests.helpers import FIXTURES, continuum, run_objects, spawn, wait_gone
 pytestmark = pytest.mark.docker
 
 MINI = str(FIXTURES / "mini")
-# db, app×3, lb, toxiproxy, a namespace helper for each link client (app×3, lb) and the run's
-# lease; the networks edge, backend, data and the control network: none per link.
-MINI_OBJECTS = (11, 4)
-DETACHED_OBJECTS = (10, 4)  # a detached stack has no lease: it has no owner to track
+# db, app×3, lb, toxiproxy and the run's lease (namespace helpers not counted: see
+# run_objects); the networks edge, backend, data and the control network: none per link.
+MINI_OBJECTS = (7, 4)
+DETACHED_OBJECTS = (6, 4)  # a detached stack has no lease: it has no owner to track
 
 
 def _run_id_of(proc, timeout_s: float = 60) -> str:
@@ -39,7 +39,7 @@ def _held(docker_client, run_id: str | None = None):
     args = ["up", MINI, "--hold"] + (["--run-id", run_id] if run_id else [])
     proc = spawn(*args)
     rid = _run_id_of(proc)
-    assert run_objects(docker_client, rid) == MINI_OBJECTS
+    assert run_objects(docker_client, rid, helpers=False) == MINI_OBJECTS
     return proc, rid
 
 
@@ -47,9 +47,10 @@ def test_up_ps_down_roundtrip(docker_client):
     up = continuum("up", MINI)
     assert up.returncode == 0, up.stderr
     rid = re.search(r"run (\S+): mini healthy", up.stdout).group(1)
-    assert run_objects(docker_client, rid) == DETACHED_OBJECTS
+    assert run_objects(docker_client, rid, helpers=False) == DETACHED_OBJECTS
     # Every object carries the run and owner labels; containers also their service.
-    for c in docker_client.containers.list(all=True, filters={"label": f"io.continuum.run-id={rid}"}):
+    for c in docker_client.containers.list(all=True, ignore_removed=True,
+                                           filters={"label": f"io.continuum.run-id={rid}"}):
         assert c.labels["io.continuum.owner"] == "detached"
         assert c.labels["io.continuum.service"]
         for binding in (c.attrs["HostConfig"].get("PortBindings") or {}).values():
@@ -126,7 +127,7 @@ def test_sigkill_during_teardown_reaper_cleans(docker_client):
     proc.send_signal(signal.SIGINT)
     # Wait for the teardown to be under way (some containers gone), then kill the harness.
     deadline = time.monotonic() + 10
-    while run_objects(docker_client, rid)[0] >= MINI_OBJECTS[0] and time.monotonic() < deadline:
+    while run_objects(docker_client, rid, helpers=False)[0] >= MINI_OBJECTS[0] and time.monotonic() < deadline:
         time.sleep(0.005)
     proc.kill()
     proc.wait(10)
@@ -143,7 +144,7 @@ def test_two_concurrent_runs_do_not_see_each_other(docker_client):
         a.send_signal(signal.SIGTERM)
         assert a.wait(30) == 130
         assert run_objects(docker_client, rid_a) == (0, 0)
-        assert run_objects(docker_client, rid_b) == MINI_OBJECTS, "tearing down run A touched run B"
+        assert run_objects(docker_client, rid_b, helpers=False) == MINI_OBJECTS, "tearing down run A touched run B"
         # B's link still goes through B's own Toxiproxy
         app = docker_client.containers.get(f"continuum-{rid_b}-app-1")
         assert app.exec_run(["getent", "hosts", "db"])[0] == 0
