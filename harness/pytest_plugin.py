@@ -217,8 +217,9 @@ def continuum_stack():
 
 
 class _LoadHandle:
-    def __init__(self, stack, gen):
+    def __init__(self, stack, gen, load):
         self.stack, self.gen, self.t0 = stack, gen, gen.t_start or time.monotonic()
+        self.load = load                # the LoadSpec it was started with (closed-loop pace)
 
     def finish(self):
         """Stop load and return the measured metrics (harness.measure Result without SLOs)."""
@@ -232,7 +233,7 @@ class _LoadHandle:
         exp = Experiment.model_construct(
             name="python-experiment", description="-", target=self.stack.target, duration_s=t_end - self.t0,
             faults=(), slo=(), steady_state=(), abort_if=None, recovery_window_s=3.0, min_samples=1,
-            load=None, source=None)
+            load=self.load, source=None, probes=(), trials=1, source_text=None)
         record = RunRecord(
             experiment=exp, run_id=self.stack.run_id, started_at="", t0=self.t0, t_end=t_end,
             samples=tuple(s for s in samples if s.t >= self.t0), phases=(Phase("baseline", self.t0, t_end),),
@@ -257,7 +258,12 @@ def continuum_load():
         )
         gen.start()
         gens.append(gen)
-        return _LoadHandle(stack, gen)
+        from harness.model.experiment import LoadSpec
+
+        load = LoadSpec.model_construct(profile=profile, mode="closed", rate=None, users=users,
+                                        spawn_rate=spawn_rate or users, request_timeout_s=request_timeout_s,
+                                        host=None)
+        return _LoadHandle(stack, gen, load)
 
     yield make
     for gen in gens:

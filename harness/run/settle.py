@@ -107,7 +107,7 @@ def steady_probe(stack: Any, experiment: Any, seconds: float = PROBE_S) -> str:
     """'' when `seconds` of the experiment's own load profile (at most PROBE_USERS users) meet
     its availability bar (steady_state's, else the SLO's, else 99%); else why not."""
     from harness.load.runner import LoadGenerator
-    from harness.measure.metrics import recovery_threshold
+    from harness.measure.recovery import recovery_bar as recovery_threshold
     from harness.run.orchestrator import _endpoints
 
     bar = recovery_threshold(tuple(experiment.steady_state) + tuple(experiment.slo))

@@ -24,12 +24,17 @@ POLL_S = 0.05
 
 class Instance:
     def __init__(self, container: Container, name: str, service: str, netexec: "NetExec | None" = None,
-                 before_kill: "Callable[[str], None] | None" = None):
+                 before_kill: "Callable[[str], None] | None" = None,
+                 before_start: "Callable[[str], None] | None" = None):
         self._c = container
         self.name = name            # app-2
         self.service = service      # app
         self._netexec = netexec
-        self._before_kill = before_kill     # the stack takes it out of its links' clients first
+        # The stack takes it out of its links' clients before the harness stops it, and puts
+        # it back before the harness starts it, so no client's traffic is reset or held by the
+        # harness in between (harness.stack.links, Interposer.stopping / starting).
+        self._before_kill = before_kill
+        self._before_start = before_start
 
     def __repr__(self) -> str:
         return f"Instance({self.name})"
@@ -65,10 +70,14 @@ class Instance:
         return died if died <= time.monotonic() else None
 
     def stop(self, timeout_s: float) -> None:
+        if self._before_kill is not None:
+            self._before_kill(self.name)
         with docker_errors(f"stopping {self.name}", FaultError):
             self._c.stop(timeout=max(0, int(round(timeout_s))))
 
     def start(self) -> None:
+        if self._before_start is not None:
+            self._before_start(self.name)
         with docker_errors(f"starting {self.name}", FaultError):
             self._c.start()
 
@@ -81,8 +90,10 @@ class Instance:
             self._c.unpause()
 
     def restart(self, timeout_s: float) -> None:
-        with docker_errors(f"restarting {self.name}", FaultError):
-            self._c.restart(timeout=max(0, int(round(timeout_s))))
+        """Docker's restart is a stop then a start; done as the two, so the links are taken out
+        before the stop and put back before the start (see __init__)."""
+        self.stop(timeout_s)
+        self.start()
 
     def wait_status(self, want: set[str], timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s

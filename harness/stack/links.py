@@ -310,6 +310,24 @@ class Interposer:
             self._withdrawn.discard(instance)
             self._problem(f"taking {instance} out of its links before a kill: {exc}")
 
+    def starting(self, instance: str) -> None:
+        """`instance` is about to be started by the harness: put it back in its clients' rules
+        while it is still down, so no client connects to it directly in the moment before the
+        rules return (the guard rule would reset such a connection: a failure the system would
+        not have without the harness). Its start event then finds nothing left to change."""
+        routes = [r for r in self.routes if r.upstream == instance]
+        if not routes:
+            return
+        self._stopped.discard(instance)
+        self._withdrawn.discard(instance)
+        try:
+            tp = self._toxiproxy()
+            for r in routes:
+                tp.release(r.link, HOLD_UPSTREAM_DOWN)
+            self._upstream_changed(instance)
+        except HarnessError as exc:     # the start goes ahead; its start event retries
+            self._problem(f"putting {instance} back in its links before a start: {exc}")
+
     def _on(self, event: dict) -> None:
         attrs = (event.get("Actor") or {}).get("Attributes") or {}
         instance = attrs.get(INSTANCE_LABEL)

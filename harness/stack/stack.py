@@ -446,7 +446,8 @@ class Stack:
         if handle is None:
             handle = self._handles[name] = Instance(
                 self.container(name), name, self.target.service_of(name).name, self.netexec,
-                before_kill=self.interposer.stopping if self.interposer is not None else None)
+                before_kill=self.interposer.stopping if self.interposer is not None else None,
+                before_start=self.interposer.starting if self.interposer is not None else None)
         return handle
 
     def proxied_paths(self, client: str, upstream: str) -> list[tuple[str, int]]:

@@ -22,6 +22,7 @@ def test_run_trials_cli_judges_the_set(tmp_path, docker_client):
     out = tmp_path / "r"
     r = continuum("run", str(EXP / "echo-fail.yaml"), "--trials", "3", "--plain", "--report-dir", str(out), timeout=300)
     assert r.returncode == 1, r.stdout + r.stderr           # 2 s of 8 s down misses 99.9% on every trial
+    out = out / "latest"                   # each run writes a folder of its own (harness.report.rundir)
     doc = json.loads((out / "results.json").read_text())
     ts = doc["trial_sets"][0]
     assert ts["experiment"] == "echo-fail" and ts["trials"] == 3 and ts["verdict"] == doc["verdict"] == "FAIL"
