@@ -73,7 +73,11 @@ def test_app_kill_on_fragile_twin_costs_availability(docker_client):
     assert outage.duration_s <= window + 15.0, (outage, window)
     assert abs((record.t0 + outage.start_s) - fault.injected_t) < 2.0
     assert failed_in(record, fault.injected_t, fault.reverted_t) > 100
-    assert result.overall.availability < 0.9
+    # How many requests fail depends on how fast each fails: a dead address is not refused, it
+    # times out (no answer to ARP), as it would without the harness, so far fewer requests are
+    # sent during the outage than when the proxy refused them at once (was < 90 %). What must
+    # hold is that the twin misses its own bar.
+    assert result.overall.availability < 0.995
     assert result.verdict == Verdict.FAIL
     assert any(r.startswith("availability") for r in result.reasons), result.reasons
     assert any(r.startswith("time_to_recover") for r in result.reasons), result.reasons
