@@ -200,3 +200,38 @@ def test_writes_resume_after_primary_is_killed(stack):
     assert replay[0] == 201 and replay[1].get("Idempotent-Replayed") == "true"
     audit = _http("GET", base + "/audit")[2]
     assert audit["total_balance"] == audit["expected_total"] == SEED_ACCOUNTS * SEED_BALANCE
+
+
+@pytest.mark.parametrize("config", ["haproxy.cfg", "haproxy-fragile.cfg"])
+def test_the_public_entry_point_serves_no_operational_endpoint(config):
+    """Through either LB config, /metrics and /audit answer 404 (Prometheus and the harness's
+    read-back go to the app instances directly); the health port's exporter still answers."""
+    client = _engine()
+    client.images.build(path=str(TARGET / "lb"), tag="continuum/reference-lb:latest", rm=True)
+    lb = client.containers.run(
+        "continuum/reference-lb:latest", ["haproxy", "-W", "-db", "-f", f"/etc/haproxy/{config}"],
+        detach=True, ports={"8080/tcp": ("127.0.0.1", None), "8404/tcp": ("127.0.0.1", None)},
+        name=f"t4-lb-{uuid.uuid4().hex[:8]}")
+    try:
+        def port(p: str) -> int:
+            lb.reload()
+            return int(lb.ports[p][0]["HostPort"])
+
+        _wait(lambda: port("8080/tcp") and port("8404/tcp"), 30, "the LB's ports")
+
+        def status(url: str) -> int:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        base = f"http://127.0.0.1:{port('8080/tcp')}"
+        _wait(lambda: status(base + "/metrics") == 404, 30, "HAProxy to answer")
+        for path in ("/metrics", "/metrics/x", "/audit", "/audit?x=1"):
+            assert status(base + path) == 404, path
+        assert status(base + "/accounts/acc-001") == 503        # routed: no app behind it here
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port('8404/tcp')}/metrics", timeout=5).read()
+        assert b"haproxy_process" in text
+    finally:
+        lb.remove(force=True)
