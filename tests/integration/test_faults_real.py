@@ -151,10 +151,11 @@ def test_toxics_on_the_real_toxiproxy_are_read_back(stack, ctx):
 
 def test_latency_of_known_size_is_measured_as_that_size(docker_client):
     """300 ms of downstream latency on the only way in must move the answers' p50 by 300 ms
-    (±30 ms). That is the raw latency (each request from sent to answered). The reported p50 of
-    this closed-loop load is corrected for coordinated omission (each slow answer also stands
-    for the requests its user did not send meanwhile, harness.measure.omission): never below
-    the raw figure."""
+    (±30 ms). That is the raw latency (each request from sent to answered): the fault's size.
+    The reported p50 of this closed-loop load is corrected for coordinated omission (each slow
+    answer also stands for the requests its user did not send meanwhile, at latencies from the
+    answer's down to the baseline interval, harness.measure.omission), so it is not the
+    fault's size (measured: raw +304 ms, corrected 180 ms) and is only printed here."""
     from harness.loader import load_experiment
     from harness.run import run_experiment
 
@@ -165,7 +166,6 @@ def test_latency_of_known_size_is_measured_as_that_size(docker_client):
     print(f"raw p50 baseline {base.raw_latency_p50_s * 1000:.1f} ms, during 300 ms latency "
           f"{slow.raw_latency_p50_s * 1000:.1f} ms; corrected p50 during {slow.latency_p50_s * 1000:.1f} ms")
     assert abs((slow.raw_latency_p50_s - base.raw_latency_p50_s) - 0.300) < 0.030
-    assert slow.latency_p50_s >= slow.raw_latency_p50_s - 1e-9
 
 
 def test_a_restarted_instance_keeps_its_published_port(stack, ctx):
