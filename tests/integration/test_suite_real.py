@@ -126,8 +126,14 @@ def test_redis_primary_kill_reference_fails_writes_over_without_loss(docker_clie
     assert writes.longest_outage.duration_s >= 1.0
     assert reads.longest_outage.duration_s < 0.5
     assert result.longest_outage.duration_s < 0.5 < writes.longest_outage.duration_s
+    # A few reads in flight on the dead primary fail at the kill. Since links reach a dead address
+    # as they would without the harness (no instant refusal by the proxy), that is 11-13 in a
+    # burst under 1 s in some runs (2026-12-02), where it used to be at most 5. Bounded
+    # relative to the reads of the fault's phase (about 3000): at most 1 %. The known answer
+    # itself is the outage above (reads < 0.5 s).
     read_window = summary.for_operation("balance").error_window
-    assert read_window is None or read_window.failures <= 5, read_window
+    reads_in_fault = result.phase(f"fault:{summary.fault}").for_operation("balance").requests
+    assert read_window is None or read_window.failures <= 0.01 * reads_in_fault, (read_window, reads_in_fault)
 
 
 def _window(record, result):
