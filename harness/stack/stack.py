@@ -509,16 +509,7 @@ def _aliases(svc: ServiceSpec, instance: str) -> list[str]:
 
 
 def _remove_volume(volume) -> None:
-    for attempt in range(5):        # a container's removal may still hold it for a moment
-        try:
-            volume.remove(force=True)
-            return
-        except NotFound:
-            return
-        except APIError:
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    _remove_retrying(lambda: volume.remove(force=True))     # a removed container may still hold it
 
 
 def _free_port() -> int:
@@ -549,14 +540,19 @@ def _try_remove_container(container: Container) -> None:
 
 
 def _remove_network(net) -> None:
-    for attempt in range(5):
+    _remove_retrying(net.remove)
+
+
+def _remove_retrying(remove: Callable[[], object], attempts: int = 5) -> None:
+    """Remove a network or volume; a container's removal may still hold it for a moment."""
+    for attempt in range(attempts):
         try:
-            net.remove()
+            remove()
             return
         except NotFound:
             return
         except APIError:
-            if attempt == 4:
+            if attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
 

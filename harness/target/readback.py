@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 from harness.errors import HarnessError
 from harness.model.durability import DurabilitySpec, InvariantSpec, ReadSpec
 from harness.model.record import AuditSnapshot, InvariantReading
+from harness.target.jsonpath import MissingField, field
 
 CALL_TIMEOUT_S = 5.0
 RETRY_S = 0.5
@@ -43,15 +44,10 @@ class ReadbackFailed(Exception):
 
 
 def _json_path(doc: Any, path: str) -> Any:
-    node = doc
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise ReadbackFailed(f"the answer has no field {path!r} (missing at {part!r})")
-    return node
+    try:
+        return field(doc, path)
+    except MissingField as exc:
+        raise ReadbackFailed(f"the answer has no field {path!r} (missing at {exc.part!r})") from None
 
 
 def _http_get(url: str, method: str, body: str | None, timeout_s: float) -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 
 from harness.errors import FaultError, HarnessError
 from harness.model.roles import ExecProbe, HttpProbe, RoleSpec, TcpProbe
+from harness.target.jsonpath import field
 
 EXEC_TIMEOUT_S = 5.0
 POLL_S = 0.25
@@ -63,18 +64,6 @@ def _running(ctx: Any, instances: tuple[str, ...]) -> list[str]:
 # ─────────────────────────────────────── probes ───────────────────────────────────────
 
 
-def _field(doc: Any, path: str) -> Any:
-    node = doc
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise KeyError(path)
-    return node
-
-
 def _same(a: Any, b: Any) -> bool:
     """JSON values compare as written: 1 == "1" for ids that one API quotes and another not."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -104,8 +93,8 @@ def ask_http(probe: HttpProbe, addresses: list[str]) -> tuple[bool, str]:
             return ok_status, str(status)
         try:
             doc = json.loads(body)
-            value = _field(doc, probe.field)
-            want = probe.equals if probe.equals_field is None else _field(doc, probe.equals_field)
+            value = field(doc, probe.field)
+            want = probe.equals if probe.equals_field is None else field(doc, probe.equals_field)
         except (ValueError, KeyError) as exc:
             return False, f"{status}, no {exc}" if isinstance(exc, KeyError) else f"{status}, not JSON"
         holds = _same(value, want if want is not None else True)
