@@ -39,7 +39,10 @@ def second_engine(docker_client):
     figures are printed (`-s`): image build once ~80 s, API ready ~3-6 s, images ~20-50 s."""
     from tests.second_engine import SecondEngine
 
-    images = ["continuum/echo-web:latest", "ghcr.io/shopify/toxiproxy:2.12.0", "debian:bookworm-slim"]
+    from harness.stack.images import NETEXEC_IMAGE
+
+    images = ["continuum/echo-web:latest", "ghcr.io/shopify/toxiproxy:2.12.0", "debian:bookworm-slim",
+              NETEXEC_IMAGE]
     try:
         engine = SecondEngine.start(docker_client, images=images)
     except Exception as exc:  # noqa: BLE001

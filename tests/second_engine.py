@@ -91,6 +91,7 @@ class SecondEngine:
         self.docker_host = f"unix://{sock_dir / 'docker.sock'}"
         self.client = docker.DockerClient(base_url=self.docker_host, timeout=30, version="1.41")
         self.timings: dict[str, float] = {}
+        self.tls_env: dict[str, str] | None = None
 
     # ─────────────────────────────── life ───────────────────────────────
 
@@ -185,6 +186,58 @@ class SecondEngine:
             time.sleep(0.05)
         self.wait_ready(timeout_s)
         return time.monotonic() - t
+
+    def enable_tls(self) -> dict[str, str]:
+        """Serve the API over TCP with mutual TLS too, as a remote engine does: a CA, a server
+        certificate for this helper's address and a client certificate (openssl, argument lists
+        only), then dockerd restarted with `--tlsverify`. Returns the environment a user of a
+        remote engine sets (DOCKER_HOST=tcp://ADDRESS:2376, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).
+        Idempotent."""
+        if self.tls_env is not None:
+            return self.tls_env
+        self.container.reload()
+        ip = next(iter(self.container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        tls, client_dir = self.sock_dir / "tls", self.sock_dir / "client"
+        tls.mkdir(exist_ok=True)
+        client_dir.mkdir(exist_ok=True)
+
+        def ssl(*argv: str) -> None:
+            subprocess.run(["openssl", *argv], check=True, capture_output=True, timeout=60)
+
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=continuum-test-ca",
+            "-keyout", str(tls / "ca-key.pem"), "-out", str(tls / "ca.pem"))
+        for name, subject, ext in (("server", f"/CN={ip}", f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth"),
+                                   ("client", "/CN=continuum-harness", "extendedKeyUsage=clientAuth")):
+            ext_file = tls / f"{name}.ext"
+            ext_file.write_text(ext + "\n")
+            ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+                "-keyout", str(tls / f"{name}-key.pem"), "-out", str(tls / f"{name}.csr"))
+            ssl("x509", "-req", "-days", "1", "-in", str(tls / f"{name}.csr"), "-CA", str(tls / "ca.pem"),
+                "-CAkey", str(tls / "ca-key.pem"), "-CAcreateserial", "-extfile", str(ext_file),
+                "-out", str(tls / f"{name}-cert.pem"))
+        # DOCKER_CERT_PATH's layout: ca.pem, cert.pem, key.pem.
+        shutil.copy(tls / "ca.pem", client_dir / "ca.pem")
+        shutil.copy(tls / "client-cert.pem", client_dir / "cert.pem")
+        shutil.copy(tls / "client-key.pem", client_dir / "key.pem")
+        self.restart_dockerd()
+        self.tls_env = {"DOCKER_HOST": f"tcp://{ip}:2376", "DOCKER_TLS_VERIFY": "1",
+                        "DOCKER_CERT_PATH": str(client_dir)}
+        return self.tls_env
+
+    def tls_client(self) -> docker.DockerClient:
+        """A client of the TLS endpoint, built from the environment as the harness builds its own."""
+        from harness.errors import DockerUnavailable
+        from harness.stack.engine import connect
+
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")} | self.enable_tls()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:     # dockerd opens its TCP listener a moment after its socket
+            try:
+                return connect(environ=environ)
+            except DockerUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def dockerd_log(self) -> str:
         try:

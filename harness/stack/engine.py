@@ -20,12 +20,41 @@ HOW_TO_FIX = (
 )
 
 
-def connect(timeout_s: float = DEFAULT_TIMEOUT_S) -> docker.DockerClient:
+class _EngineAPI(docker.APIClient):
+    """The SDK's API client with the engine's own CA winning over REQUESTS_CA_BUNDLE and
+    CURL_CA_BUNDLE: requests lets those override a session's `verify` unless each request names
+    one (docker-py issue #2433, open), so a TLS engine fails with "unable to get local issuer
+    certificate" on any machine that sets them (this one does)."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # noqa: D102
+        if verify is None and isinstance(self.verify, str):
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
+class EngineClient(docker.DockerClient):
+    """docker.DockerClient over `_EngineAPI`; everything else is the SDK's."""
+
+    def __init__(self, **kwargs):  # noqa: D107 - DockerClient's own __init__ is this one line
+        self.api = _EngineAPI(**kwargs)
+
+
+def connect(timeout_s: float = DEFAULT_TIMEOUT_S, environ: dict[str, str] | None = None) -> docker.DockerClient:
+    """The engine `docker` would use (harness.stack.reach): DOCKER_HOST and its TLS variables as
+    the SDK reads them, else the current Docker context (remote over TLS or SSH included)."""
+    from harness.stack.reach import engine_address
+
+    engine = engine_address(environ)
     try:
-        client = docker.from_env(timeout=int(timeout_s))
+        if engine.source in ("DOCKER_HOST", "default"):
+            kwargs = docker.utils.kwargs_from_env(environment=environ)
+        else:
+            kwargs = {"base_url": engine.host, "tls": engine.tls}
+        client = EngineClient(timeout=int(timeout_s), **kwargs)
         client.ping()
     except (DockerException, requests.exceptions.RequestException) as exc:
-        raise DockerUnavailable(f"no Docker engine answers ({exc}); {HOW_TO_FIX}") from exc
+        raise DockerUnavailable(f"no Docker engine answers at {engine.host} ({engine.source}): {exc}; "
+                                f"{HOW_TO_FIX}") from exc
     return client
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -34,7 +35,6 @@ from typing import Callable
 import docker
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
-from docker.utils.socket import next_frame_header, read_exactly
 
 from harness.errors import FaultError, HarnessError, StackError
 from harness.stack.engine import docker_errors
@@ -80,11 +80,12 @@ class Helper:
     def line(self) -> str:
         try:
             while b"\n" not in self._buf:
-                header = next_frame_header(self._raw)
-                if header == (-1, -1):
+                header = _recv_exactly(self._raw, 8)
+                if not header:
                     self.dead = True
                     raise FaultError(f"the namespace helper of {self.name} exited")
-                self._buf += read_exactly(self._raw, header[1])
+                _stream, size = struct.unpack(">BxxxL", header)
+                self._buf += _recv_exactly(self._raw, size)
         except (OSError, socket.timeout, DockerException) as exc:
             self.dead = True
             raise FaultError(f"the namespace helper of {self.name} did not answer: {exc}") from exc
@@ -97,6 +98,22 @@ class Helper:
                 closer()
             except OSError:
                 pass
+
+
+def _recv_exactly(sock, n: int) -> bytes:
+    """n bytes of Docker's multiplexed attach stream (b"" at a clean end), by `recv` alone, so
+    the socket's timeout bounds every wait. Not the SDK's `read_exactly`: it polls with no
+    timeout before each recv, so a helper that never answers hangs it for ever, and over TLS the
+    poll also misses bytes the SSL layer has already decrypted (a remote engine hung there)."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            if buf:
+                raise OSError(f"the stream ended inside a frame ({len(buf)} of {n} bytes)")
+            return b""
+        buf += chunk
+    return bytes(buf)
 
 
 def _request(lines: list[str]) -> bytes:

@@ -4,7 +4,8 @@ Links are interposed by address translation in each client's namespace, every co
 fixed address (harness.stack.links and harness.stack.addressing say how and why); namespace
 changes go through helper containers (harness.stack.netexec). The run's Toxiproxy serves its
 API only on the control network, which no target container joins, and the host reaches it
-through a port published on 127.0.0.1: a target cannot remove the faults injected into it.
+through a port published on 127.0.0.1 (on a remote engine, its host's address: harness.stack.reach):
+a target cannot remove the faults injected into it.
 
     with Stack(target) as stack:          # up; on any exit path: down
         stack.endpoints()                 # ["http://10.213.4.2:20000", ...] (or 127.0.0.1:PORT)
@@ -36,6 +37,7 @@ from harness.runid import DETACHED, new_run_id, owner_token
 from harness.stack import janitor
 from harness.stack.addressing import AddressPlan, candidate_subnets, pools_from_info, used_subnets
 from harness.stack.engine import connect, docker_errors
+from harness.stack.reach import LOOPBACK, publish_ip_for
 from harness.stack.images import TOXIPROXY_IMAGE
 from harness.stack.instance import Instance
 from harness.stack.links import (Interposer, Route, plan_routes, proxied_paths, service_networks,
@@ -96,6 +98,7 @@ class Stack:
         self.target = target
         self.run_id = run_id or new_run_id()
         self.client = client or connect()
+        self.publish_ip = publish_ip_for(self.client)  # 127.0.0.1 unless the engine is remote
         self.image_overrides = dict(image_overrides or {})
         self.detach = detach
         self.say = say
@@ -265,10 +268,10 @@ class Stack:
     def _start_toxiproxy(self) -> None:
         nets = self._network_names()
         ctl_ip = self.plan.toxiproxy_ip(CTL_KEY)
-        ports: dict[str, tuple[str, None]] = {f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)}
+        ports: dict[str, tuple[str, None]] = {f"{TOXIPROXY_API_PORT}/tcp": (self.publish_ip, None)}
         ingress = [r for r in self.routes if r.ingress]
         for r in ingress:
-            ports[f"{r.listen_port}/tcp"] = ("127.0.0.1", None)
+            ports[f"{r.listen_port}/tcp"] = (self.publish_ip, None)
         name = self.object_name("toxiproxy")
         container = self._create(
             name=name,
@@ -290,10 +293,11 @@ class Stack:
         self._start(container)
         container.reload()
         api_port = int(container.ports[f"{TOXIPROXY_API_PORT}/tcp"][0]["HostPort"])
-        self.toxiproxy = ToxiproxyClient("127.0.0.1", api_port)
+        self.toxiproxy = ToxiproxyClient(self.publish_ip, api_port)
         self.toxiproxy.wait_ready()
-        # Probed on the API port: a connection to a listener would dial its upstream.
-        direct = bool(ingress) and _reachable(ctl_ip, TOXIPROXY_API_PORT)
+        # Probed on the API port: a connection to a listener would dial its upstream. Only on a
+        # local engine: a remote engine's bridge addresses may coincide with a local container's.
+        direct = bool(ingress) and self.publish_ip == LOOPBACK and _reachable(ctl_ip, TOXIPROXY_API_PORT)
         for r in self.routes:
             self.toxiproxy.create_proxy(r.link, f"{r.listen_ip}:{r.listen_port}", f"{r.upstream_ip}:{r.port}")
             if r.ingress:
@@ -302,7 +306,7 @@ class Stack:
                     self._ingress_direct[r.link] = f"{r.listen_ip}:{r.listen_port}"
         if ingress:
             log.info("ingress links reached %s", "at Toxiproxy's own address" if self._ingress_direct
-                     else "through ports published on 127.0.0.1 (the engine's bridge is not reachable)")
+                     else f"through ports published on {self.publish_ip} (the engine's bridge is not reachable)")
         self._containers["toxiproxy"] = container
         self.interposer = Interposer(self.client, self.run_id, self.routes, self.netexec,
                                      self.container, lambda i: self.target.service_of(i).name,
@@ -338,7 +342,7 @@ class Stack:
             ipv4_address=self.plan.ip(instance, keys[0]),
             # A port chosen now, not by Docker at start: a killed and restarted instance must
             # come back on the same address, or load and the audit would lose it.
-            ports={f"{p.container_port}/{p.protocol}": ("127.0.0.1", p.host_port or _free_port()) for p in svc.ports},
+            ports={f"{p.container_port}/{p.protocol}": (self.publish_ip, p.host_port or _free_port()) for p in svc.ports},
             **container_options(svc, instance, volume_name=self.volume_name,
                                 labels=self.labels(service=svc.name, instance=instance)),
         )
@@ -483,14 +487,14 @@ class Stack:
                 if ingress is not None:
                     direct = self._ingress_direct.get(ingress.name)
                     out.append((name, f"http://{direct}" if direct else
-                                f"http://127.0.0.1:{self._ingress_ports[ingress.name]}"))
+                                f"http://{self.publish_ip}:{self._ingress_ports[ingress.name]}"))
                     continue
                 c = self.container(name)
                 c.reload()
                 binding = (c.ports or {}).get(f"{port_}/tcp")
                 if not binding:
                     raise StackError(f"{name} does not publish port {port_}")
-                out.append((name, f"http://127.0.0.1:{binding[0]['HostPort']}"))
+                out.append((name, f"http://{self.publish_ip}:{binding[0]['HostPort']}"))
         return out
 
     def published_url(self, instance: str, port: int) -> str:
@@ -499,7 +503,7 @@ class Stack:
         bindings = (self.container(instance).attrs.get("HostConfig") or {}).get("PortBindings") or {}
         for binding in bindings.get(f"{port}/tcp") or ():
             if binding.get("HostPort"):
-                return f"http://127.0.0.1:{binding['HostPort']}"
+                return f"http://{self.publish_ip}:{binding['HostPort']}"
         raise StackError(f"{instance} does not publish port {port}")
 
     def links(self) -> tuple[LinkSpec, ...]:

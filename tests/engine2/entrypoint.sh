@@ -28,7 +28,14 @@ n=0
 while [ ! -e /run/engine2/stop ]; do
   n=$((n + 1))
   echo "$(date +%T) dockerd start $n" >> /run/engine2/dockerd.log
-  dockerd --host=unix:///run/engine2/docker.sock --data-root=/var/lib/docker \
+  # TLS on TCP too once the test wrote certificates (SecondEngine.enable_tls): a remote engine.
+  tls=""
+  if [ -f /run/engine2/tls/server-cert.pem ]; then
+    tls="--host=tcp://0.0.0.0:2376 --tlsverify --tlscacert=/run/engine2/tls/ca.pem"
+    tls="$tls --tlscert=/run/engine2/tls/server-cert.pem --tlskey=/run/engine2/tls/server-key.pem"
+  fi
+  # shellcheck disable=SC2086 # $tls is a list of flags
+  dockerd --host=unix:///run/engine2/docker.sock $tls --data-root=/var/lib/docker \
     --pidfile=/run/engine2/dockerd.pid --bip=10.214.0.1/24 \
     --default-address-pool base=10.215.0.0/16,size=24 \
     --shutdown-timeout=2 --log-level=warn >> /run/engine2/dockerd.log 2>&1
