@@ -34,7 +34,7 @@ class Partition(FaultSpec):
     direction: Literal["both", "one-way"] = "both"
     for_s: Window = Field(alias="for")
     summary = ("`groups: [[A...], [B...]]` of service, instance or role names; `direction: "
-               "one-way` drops only A → B; the sides must not overlap")
+               "one-way` drops only A → B; the sides must not overlap (live roles: when it fires)")
 
     @field_validator("groups", mode="before")
     @classmethod
