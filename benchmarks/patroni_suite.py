@@ -79,9 +79,14 @@ def trial_rows(report: Path, op: str) -> list[dict]:
         d = run.get("durability") or {}
         faults = run.get("faults") or []
         ttr = [f.get("time_to_recover_s") for f in faults]
+        # Per fault: how long `op` failed (its error window: first to last failed request).
+        windows = [next(((o.get("error_window") or {}).get("duration_s", 0.0)
+                         for o in f.get("operations") or [] if o.get("operation") == op), None)
+                   for f in faults]
         rows.append({
             "trial": i + 1, "verdict": run.get("verdict"),
             "ttr_s": ttr[0] if len(ttr) == 1 else ttr,
+            "fault_ttr_s": ttr, "fault_window_s": windows,
             "outage_s": _outage(run, op),
             "p50_fault_ms": _fault_p50_ms(run, op),
             "acked": d.get("acked"), "lost": d.get("lost"), "unknown": d.get("unknown"),
@@ -121,6 +126,16 @@ def summarise(report: Path, op: str) -> dict:
                         "min": min(vals), "max": max(vals), "n": len(vals)}
             print(f"  {key}: p50 {out[key]['p50']:.2f}  p95 {out[key]['p95']:.2f}  "
                   f"min {out[key]['min']:.2f}  max {out[key]['max']:.2f}  (n={len(vals)})")
+    for key in ("fault_ttr_s", "fault_window_s"):       # every fault of every run
+        vals = [v for r in rows for v in r[key] if isinstance(v, (int, float))]
+        never = sum(1 for r in rows for v in r[key] if v is None)
+        if vals and any(len(r[key]) > 1 for r in rows):
+            out[key] = {"p50": statistics.median(vals), "p95": nearest_rank(vals, 95),
+                        "min": min(vals), "max": max(vals), "n": len(vals), "none": never,
+                        "values": vals}
+            print(f"  per fault {key}: p50 {out[key]['p50']:.2f}  p95 {out[key]['p95']:.2f}  "
+                  f"min {out[key]['min']:.2f}  max {out[key]['max']:.2f}  (n={len(vals)}, "
+                  f"none {never}): {', '.join(f'{v:.2f}' for v in vals)}")
     for key in ("acked", "lost", "unknown", "recovered", "duplicates", "read_during_run"):
         vals = [r[key] for r in rows if isinstance(r[key], int)]
         out[key] = sum(vals) if vals else None
