@@ -34,7 +34,7 @@ class Partition(FaultSpec):
     direction: Literal["both", "one-way"] = "both"
     for_s: Window = Field(alias="for")
     summary = ("`groups: [[A...], [B...]]` of service, instance or role names; `direction: "
-               "one-way` drops only A → B; the sides must not overlap")
+               "one-way` drops only A → B; the sides must not overlap (live roles: when it fires)")
 
     @field_validator("groups", mode="before")
     @classmethod
@@ -59,7 +59,11 @@ class Partition(FaultSpec):
                 if found is not None:
                     members.update(found)
                 elif role is not None:
-                    members.update(role.members)        # static roles now; live ones when fired
+                    # A static role's members are known now. A live role's are only the
+                    # instances it asks (Patroni's leader and replicas are both "among pg"):
+                    # which side each is on is known when it fires, checked in inject().
+                    if not role.resolved_live:
+                        members.update(role.members)
                 else:
                     raise At(f"{name!r} is not a service, instance or role of target "
                              f"{target.name!r}; services: {', '.join(s.name for s in target.services)}; "

@@ -1050,8 +1050,11 @@ class _TargetBuilder:
             else:
                 raise At(f"link upstream {to!r} is neither a service nor an instance "
                          f"(instances: {', '.join(instances)})", *at, "to")
-            if client == up_service.name:
-                raise At(f"service {client!r} cannot link to itself", *at)
+            if client == up_service.name and up_service.replicas < 2:
+                # Links within a service (replication pg-N -> pg-M) go between its instances;
+                # an instance never goes through the proxy to itself (harness.stack.links).
+                raise At(f"service {client!r} has one instance: it cannot link to itself "
+                         "(a service links to itself only between its replicas)", *at)
             # Any network layout: a client may share networks with its upstream (the usual
             # Compose file) or not; the stack interposes either way (harness.stack.links).
             if client != HOST_CLIENT and port in EPHEMERAL_PORTS:

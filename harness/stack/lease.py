@@ -132,7 +132,8 @@ def _parse_rfc3339(text: str) -> _dt.datetime:
     text = text.strip().replace("Z", "+00:00")
     if "." in text:
         head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
+        # Only the fraction's own digits: those of a "+00:00" after it are the zone's.
+        digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]
         tz = rest[len(digits):]
         text = f"{head}.{digits[:6]}{tz}"
     return _dt.datetime.fromisoformat(text)

@@ -183,8 +183,10 @@ class Interposer:
         return any(r.client == svc for r in self.routes)
 
     def _upstreams(self, instance: str) -> set[str]:
+        """The upstreams interposed in `instance`'s namespace: never itself (a service linking
+        to itself, e.g. replication between its replicas, is interposed between instances)."""
         svc = self._service_of(instance)
-        return {r.upstream for r in self.routes if r.client == svc}
+        return {r.upstream for r in self.routes if r.client == svc and r.upstream != instance}
 
     def _instance_lock(self, instance: str) -> threading.Lock:
         with self._lock:

@@ -13,10 +13,12 @@
   * every node of RABBIT_PEERS is a member of this node's cluster (a node that formed a cluster
     of its own, or has not joined yet, is not healthy) and a majority of them run;
   * no resource alarm (memory, disk) blocks publishers on this node;
-  * if the queue exists: it is a quorum queue with a leader, and a majority of its members are
-    online (so a publish can be confirmed). Before any client declared it, the queue is absent
-    and that is healthy: clients declare it with x-quorum-initial-group-size = 3 once all three
-    nodes are healthy, so it gets a member on each.
+  * the queue exists: a quorum queue with a leader, and a majority of its members are online
+    (so a publish can be confirmed). While it is absent and every node of RABBIT_PEERS runs, the
+    probe declares it (PUT on the management API, the clients' own arguments, so theirs is a
+    no-op): x-quorum-initial-group-size = 3 then gives it a member on each node. So a healthy
+    cluster always has the queue, and its roles (leader, follower) can be asked before any
+    client ran (the harness checks every role an experiment uses when the stack is up).
 Every HTTP call has a 1 s timeout; the probe prints why it failed.
 """
 
@@ -64,11 +66,16 @@ def _quote(s: str) -> str:
                    for c in s for b in c.encode())
 
 
-def get(path: str, *, missing_ok: bool = False):
-    """GET /api<path>; the decoded JSON, or None for a 404 when missing_ok."""
+def get(path: str, *, missing_ok: bool = False, method: str = "GET", body: dict | None = None):
+    """GET (or `method`) /api<path>; the decoded JSON, or None for a 404 when missing_ok (and
+    for a 201/204 without a body)."""
     auth = base64.b64encode(_credentials().encode()).decode()
-    request = (f"GET /api{path} HTTP/1.0\r\nHost: {API_HOST}:{API_PORT}\r\n"
-               f"Authorization: Basic {auth}\r\nAccept: application/json\r\n\r\n").encode()
+    payload = json.dumps(body).encode() if body is not None else b""
+    request = (f"{method} /api{path} HTTP/1.0\r\nHost: {API_HOST}:{API_PORT}\r\n"
+               f"Authorization: Basic {auth}\r\nAccept: application/json\r\n"
+               + (f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                  if body is not None else "")
+               + "\r\n").encode() + payload
     chunks = []
     try:
         with socket.create_connection((API_HOST, API_PORT), timeout=TIMEOUT_S) as sock:
@@ -79,7 +86,7 @@ def get(path: str, *, missing_ok: bool = False):
                     break
                 chunks.append(data)
     except OSError as e:        # refused (not running, or paused), timeout
-        raise ProbeFailed(f"GET {path}: {type(e).__name__}: {e}") from None
+        raise ProbeFailed(f"{method} {path}: {type(e).__name__}: {e}") from None
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     try:
         status = int(head.split(b" ", 2)[1])
@@ -87,8 +94,10 @@ def get(path: str, *, missing_ok: bool = False):
         raise ProbeFailed(f"GET {path}: not an HTTP response: {head[:60]!r}") from None
     if status == 404 and missing_ok:
         return None
+    if status in (201, 204) and method != "GET":
+        return None
     if status != 200:
-        raise ProbeFailed(f"GET {path}: HTTP {status}")
+        raise ProbeFailed(f"{method} {path}: HTTP {status}")
     try:
         return json.loads(body or b"null")
     except ValueError as e:
@@ -133,7 +142,16 @@ def health() -> str:
         raise ProbeFailed(f"local alarms: {alarms}")
     q = queue()
     if q is None:
-        return f"{self_}: {len(running)}/{len(peers)} nodes run; queue {QUEUE} not declared yet"
+        if len(running) < len(peers):
+            raise ProbeFailed(f"queue {QUEUE} not declared yet: waiting for all {len(peers)} nodes "
+                              f"({len(running)} run) so that it gets a member on each")
+        # The clients' arguments (amqp_client.QUEUE_ARGUMENTS): their declare is then a no-op.
+        get(f"/queues/{_quote(VHOST)}/{_quote(QUEUE)}", method="PUT",
+            body={"durable": True, "auto_delete": False,
+                  "arguments": {"x-queue-type": "quorum", "x-quorum-initial-group-size": len(peers)}})
+        q = queue()
+        if q is None:
+            raise ProbeFailed(f"queue {QUEUE} declared but not there yet")
     if q["type"] != "quorum":
         raise ProbeFailed(f"queue {QUEUE} is {q['type']}, not quorum")
     if not q["leader"]:
