@@ -271,6 +271,10 @@ def run(out: Wire) -> int:
 
     os.environ.update(cfg.env)
     os.environ[REQUEST_TIMEOUT_ENV] = repr(float(cfg.request_timeout_s))
+    if cfg.distributed:         # a Locust master and its workers (harness.load.distributed)
+        from harness.load.distributed import run_master
+
+        return run_master(out, cfg, rest)
 
     try:
         import locust  # first: it monkey-patches the process with gevent
