@@ -1,6 +1,8 @@
 """Load from several processes or machines: a Locust master and its workers.
 
-    python -m harness.load.worker        config with workers + remote_workers > 1: the master
+    python -m harness.load.distributed   no arguments: the master (config on stdin, frames on
+                                         stdout, as harness.load.worker; the orchestrator runs
+                                         it when workers + remote_workers > 1)
     python -m harness.load.distributed --master HOST:PORT --locustfile F --user-class C
                                          a worker (started by the master, or by hand on another
                                          machine: `continuum load-worker`, docs/scaling.md)
@@ -48,8 +50,9 @@ from harness.load import wire
 from harness.load.clocks import Offset, boot_id, estimate
 from harness.load.config import REQUEST_TIMEOUT_ENV, WorkerConfig, split_address
 from harness.load.pacing import Arrivals
+from harness.load import worker as single
 from harness.load.worker import (EXIT_ERROR, EXIT_OK, Recorder, Wire, WorkerFailure, apply_request_timeout,
-                                 find_user_class, load_locustfile, paced)
+                                 find_user_class, load_locustfile, paced, read_config)
 
 HELLO = "continuum_hello"      # worker → master {pid, host, boot_id}
 PING = "continuum_ping"        # master → worker {t0}
@@ -65,9 +68,58 @@ HEARTBEAT_S = 5.0              # a worker silent this long (it flushes every 50 
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: SIGKILL this child when the master dies, however it dies."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+class LocalWorker:
+    """A worker process of this machine, forked before locust is imported.
+
+    Forked first so that it imports locust and the locustfile while the master does (seconds
+    each on a busy machine); it reads the master's address from its stdin once the master
+    listens. Plain fork/exec rather than subprocess: subprocess imports threading, which must
+    not be imported before gevent patches it. The child gets PR_SET_PDEATHSIG (it is killed
+    when the master dies, however it dies) and reads EOF on stdin when the master is gone."""
+
+    def __init__(self, argv: list[str]):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                    # the child: nothing but exec
+            try:
+                ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                os.dup2(r, 0)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)                     # stderr stays: the orchestrator's tail
+                os.closerange(3, 1 << 16)
+                os.execv(sys.executable, argv)
+            finally:
+                os._exit(127)
+        os.close(r)
+        self.pid = pid
+        self._stdin = w
+        self.returncode: int | None = None
+
+    def tell(self, line: str) -> None:
+        try:
+            os.write(self._stdin, line.encode() + b"\n")
+        except OSError:
+            pass                        # it is gone; poll() says how
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def close_stdin(self) -> None:
+        try:
+            os.close(self._stdin)
+        except OSError:
+            pass
 
 
 def _exit_text(rc: int | None) -> str:
@@ -95,13 +147,44 @@ class Node:
 
 # ─────────────────────────────── master ───────────────────────────────
 
+def master_main(out: Wire) -> int:
+    cfg, rest = read_config()
+    if not cfg.distributed:
+        raise WorkerFailure("config", "a config with one worker is for python -m harness.load.worker")
+    return run_master(out, cfg, rest)
+
+
 def run_master(out: Wire, cfg: WorkerConfig, rest: bytes) -> int:
+    argv = [sys.executable, "-m", "harness.load.distributed", "--master", "-",
+            "--locustfile", cfg.locustfile, "--user-class", cfg.user_class, "--stdin-eof"]
+    procs: list[LocalWorker] = []
+    try:
+        for _ in range(cfg.workers):
+            procs.append(LocalWorker(argv))
+    except OSError as e:
+        for p in procs:
+            p.kill()
+        raise WorkerFailure("spawn", f"cannot start a local load worker: {e}", type(e).__name__) from None
+    try:
+        return _master(out, cfg, rest, procs)
+    finally:
+        for p in procs:
+            p.close_stdin()             # EOF: a worker not yet told where the master is exits
+        deadline = time.monotonic() + 5.0
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.05)            # gevent's sleep once locust is imported
+        for p in procs:
+            p.kill()
+            if p.returncode is None:
+                os.waitpid(p.pid, 0)
+
+
+def _master(out: Wire, cfg: WorkerConfig, rest: bytes, procs: list[LocalWorker]) -> int:
     try:
         import locust  # first: it monkey-patches the process with gevent
 
         import gevent
         import gevent.event
-        import gevent.subprocess
         from gevent import os as gos
         from locust.env import Environment
     except Exception as e:
@@ -111,7 +194,6 @@ def run_master(out: Wire, cfg: WorkerConfig, rest: bytes) -> int:
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.update(cfg.env)
     module = load_locustfile(cfg.locustfile)
     cls = find_user_class(module, cfg.user_class)
     bind_host, bind_port = split_address(cfg.master_bind)
@@ -128,7 +210,6 @@ def run_master(out: Wire, cfg: WorkerConfig, rest: bytes) -> int:
 
     nodes: dict[str, Node] = {}
     synced: list[Node] = []
-    procs: list[Any] = []
     joined = gevent.event.Event()
     ended = gevent.event.Event()
     stop_event = gevent.event.Event()
@@ -246,8 +327,6 @@ def run_master(out: Wire, cfg: WorkerConfig, rest: bytes) -> int:
             gevent.sleep(0.1)
 
     connect_host = "127.0.0.1" if bind_host in ("*", "0.0.0.0", "::", "localhost", "127.0.0.1") else bind_host
-    argv = [sys.executable, "-m", "harness.load.distributed", "--master", f"{connect_host}:{port}",
-            "--locustfile", cfg.locustfile, "--user-class", cfg.user_class, "--stdin-eof"]
 
     signal.setitimer(signal.ITIMER_REAL, cfg.join_timeout_s + cfg.max_duration_s + cfg.stop_grace_s
                      + cfg.hard_cap_slack_s)
@@ -255,13 +334,8 @@ def run_master(out: Wire, cfg: WorkerConfig, rest: bytes) -> int:
     stdin_g = gevent.spawn(watch_stdin, rest)
     dog_g = gevent.spawn(watchdog)
     try:
-        for _ in range(cfg.workers):
-            try:
-                procs.append(gevent.subprocess.Popen(argv, stdin=gevent.subprocess.PIPE,
-                                                     stdout=gevent.subprocess.DEVNULL,
-                                                     preexec_fn=_die_with_parent, close_fds=True))
-            except OSError as e:
-                raise WorkerFailure("spawn", f"cannot start a local load worker: {e}", type(e).__name__) from None
+        for p in procs:
+            p.tell(f"{connect_host}:{port}")
         if cfg.remote_workers:
             print(f"continuum master: listening on {address}; waiting for {cfg.remote_workers} remote "
                   f"load worker(s): continuum load-worker --master HOST:{port} ...", file=sys.stderr)
@@ -321,17 +395,9 @@ def run_master(out: Wire, cfg: WorkerConfig, rest: bytes) -> int:
         stdin_g.kill(block=False)
         dog_g.kill(block=False)
         try:
-            runner.quit()           # Locust's quit message: workers exit
-        except Exception:       # noqa: BLE001 - on the way out; the procs are reaped below
+            runner.quit()           # Locust's quit message: workers exit (reaped by run_master)
+        except Exception:       # noqa: BLE001 - on the way out; the procs are reaped anyway
             pass
-        for p in procs:
-            try:
-                p.wait(timeout=5.0)
-            except gevent.subprocess.TimeoutExpired:
-                pass
-            if p.poll() is None:
-                p.kill()
-                p.wait()
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
@@ -350,11 +416,19 @@ def run_worker(master: str, locustfile: str, user_class: str, stdin_eof: bool) -
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module = load_locustfile(os.path.abspath(locustfile))
+    cls = find_user_class(module, user_class)
+    if master == "-":           # a local worker: the master says where it listens once it does
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(0, 256)
+            if not chunk:
+                return EXIT_OK          # the master ended before it listened
+            line += chunk
+        master = line.decode().strip()
     host, port = split_address(master)
     if port == 0:
         raise WorkerFailure("args", f"--master needs the master's port, got {master!r}")
-    module = load_locustfile(os.path.abspath(locustfile))
-    cls = find_user_class(module, user_class)
     env = Environment(user_classes=[cls])       # host and stop timeout come with Locust's spawn
     rec = Recorder()
     env.events.request.add_listener(rec.on_request)
@@ -446,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stdin-eof", action="store_true", help="exit when stdin closes (local workers)")
     args = ap.parse_args(argv)
     try:
-        split_address(args.master)
+        if args.master != "-":          # "-": read it from stdin (the master's own workers)
+            split_address(args.master)
     except ValueError as e:
         ap.error(f"--master: {e}")
     if not os.path.isfile(args.locustfile):
@@ -464,6 +539,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
+    code = single.main(master_main) if len(sys.argv) == 1 else main()
     sys.stderr.flush()
     os._exit(code)

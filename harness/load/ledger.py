@@ -73,6 +73,9 @@ class Ledger:
         if open_:
             raise LedgerError(f"no end from {', '.join(open_)}: its last requests are unaccounted for")
 
+    def by_name(self) -> dict[str, int]:
+        return {a.name: a.requests for a in self._acc.values()}
+
     @property
     def requests(self) -> int:
         return sum(a.requests for a in self._acc.values())

@@ -160,7 +160,8 @@ class LoadGenerator:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             self._proc = subprocess.Popen(
-                [self._python, "-m", "harness.load.worker"],
+                # several workers: a Locust master in harness.load.distributed, same pipes
+                [self._python, "-m", "harness.load.distributed" if self._config.distributed else "harness.load.worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env=env, close_fds=True, start_new_session=False,
             )
@@ -269,6 +270,11 @@ class LoadGenerator:
         with self._lock:
             return tuple(self._joined)
 
+    def requests_by_worker(self) -> dict[str, int]:
+        """Distributed load: requests received from each worker, by its name (empty with one)."""
+        with self._lock:
+            return self._ledger.by_name()
+
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
@@ -372,7 +378,8 @@ class LoadGenerator:
                 self._cond.notify_all()
         elif frame.kind == wire.END:
             if self._config.distributed:
-                self._ledger.finish(self._config.total_workers)
+                with self._lock:
+                    self._ledger.finish(self._config.total_workers)
                 if int(body["requests"]) != self._ledger.requests:
                     raise LedgerError(f"the master counted {body['requests']} requests, "
                                       f"{self._ledger.requests} arrived")
@@ -398,7 +405,6 @@ class LoadGenerator:
             off = self._offsets.get(src)
             if off is None:
                 raise LedgerError(f"batch from worker {src}, which never joined")
-            self._ledger.batch(src, int(body["q"]), len(body["s"]), len(body["w"]))
             strings.extend(body["n"])
             tab = strings.strings
             samples = [Sample(r[0] - off, r[1], bool(r[2]), tab[r[3]], tab[r[4]],
@@ -406,6 +412,7 @@ class LoadGenerator:
             writes = [WriteRecord(wid, "acked" if ok else "unknown", t - off) for wid, ok, t in body["w"]]
             reads = [ReadRecord(rid, t - off) for rid, t in body.get("r", ())]
             with self._lock:
+                self._ledger.batch(src, int(body["q"]), len(samples), len(writes))   # raises: nothing added
                 self._samples.extend(samples)
                 self._writes.extend(writes)
                 self._reads.extend(reads)
@@ -416,12 +423,13 @@ class LoadGenerator:
             w = JoinedWorker(src=src, name=str(body["name"]), pid=int(body["pid"]), host=str(body["host"]),
                              offset_s=float(body["offset_s"]), rtt_s=float(body["rtt_s"]),
                              same_clock=bool(body["same_clock"]), applied_s=float(body["applied_s"]))
-            self._ledger.join(src, w.name)
-            self._offsets[src] = w.applied_s
             with self._lock:
+                self._ledger.join(src, w.name)
+                self._offsets[src] = w.applied_s
                 self._joined.append(w)
         elif frame.kind == wire.WORKER_END:
-            self._ledger.end(src, int(body["batches"]), int(body["requests"]), int(body["writes"]))
+            with self._lock:
+                self._ledger.end(src, int(body["batches"]), int(body["requests"]), int(body["writes"]))
         else:
             raise wire.FrameError(f"frame {frame.letter!r} does not come from a worker")
 
