@@ -218,3 +218,50 @@ def test_a_dead_worker_makes_the_load_fail_naming_it(master):
             time.sleep(0.02)
     with pytest.raises(LoadError):
         load.stop()
+
+# ─────────────────────────── the experiment's load.workers ───────────────────────────
+
+
+def test_load_workers_field_bounds_and_auto():
+    import os
+
+    from pydantic import ValidationError
+
+    from harness.model.experiment import LoadSpec, load_workers
+
+    assert LoadSpec.model_validate({"profile": "p"}).workers == 1
+    assert LoadSpec.model_validate({"profile": "p", "workers": "auto"}).workers == "auto"
+    assert load_workers("auto") == len(os.sched_getaffinity(0))
+    assert load_workers(3) == 3
+    for bad, msg in [(0, "out of range"), (65, "out of range"), ("two", "expected an integer"),
+                     (True, "expected an integer"), (2.0, "expected an integer"),
+                     (30, "30 load workers need at least as many users")]:
+        with pytest.raises(ValidationError, match=msg):
+            LoadSpec.model_validate({"profile": "p", "workers": bad})
+
+
+def test_cli_flags_override_every_experiments_load(monkeypatch):
+    import argparse
+
+    from harness.cli import _load_overrides, build_parser
+    from harness.errors import InputError
+    from harness.model.experiment import LoadSpec
+
+    class Exp:                      # stands in for an Experiment: only model_copy is used
+        def __init__(self, load):
+            self.load = load
+
+        def model_copy(self, update):
+            return Exp(update["load"])
+
+    exps = [Exp(LoadSpec.model_validate({"profile": "p"}))]
+    args = build_parser().parse_args(["run", "x.yaml", "--load-workers", "auto", "--remote-load-workers", "2",
+                                      "--load-master", "0.0.0.0:5557"])
+    (e,) = _load_overrides(exps, args)
+    assert (e.load.workers, e.load.remote_workers, e.load.master_bind) == ("auto", 2, "0.0.0.0:5557")
+    assert _load_overrides(exps, build_parser().parse_args(["run", "x.yaml"])) is exps
+    with pytest.raises(InputError, match="--load-master"):
+        _load_overrides(exps, argparse.Namespace(load_workers=None, remote_load_workers=1, load_master=None))
+    for bad in (["--load-workers", "0"], ["--load-master", "host"], ["--load-master", "h:0"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["run", "x.yaml", *bad])
