@@ -4,8 +4,9 @@
                                          stdout, as harness.load.worker; the orchestrator runs
                                          it when workers + remote_workers > 1)
     python -m harness.load.distributed --master HOST:PORT --locustfile F --user-class C
-                                         a worker (started by the master, or by hand on another
-                                         machine: `continuum load-worker`, docs/scaling.md)
+                                         a worker started by hand, e.g. on another machine
+                                         (`continuum load-worker`, docs/scaling.md); the
+                                         master's local workers are forks of it (LocalWorker)
 
 Like harness.load.worker, this module imports locust (gevent) and runs only in those processes.
 
@@ -17,9 +18,10 @@ workers is one path to get right. The master forwards each worker's batch untouc
 its worker number, so its cost is a decode and an encode per batch, not per request.
 
 The master's side, in order:
- 1. listen on master_bind (127.0.0.1, a free port, unless told otherwise); start `workers`
-    local worker processes (PR_SET_PDEATHSIG and a stdin pipe: they die with the master, and
-    the master dies with the orchestrator as the single worker does); wait for
+ 1. import locust and the locustfile, fork `workers` local workers (PR_SET_PDEATHSIG and a
+    stdin pipe: they die with the master, and the master stops on the orchestrator's EOF as
+    the single worker does); listen on master_bind (127.0.0.1, a free port, unless told
+    otherwise) and tell the local workers where; wait for
     `workers + remote_workers` to say hello within join_timeout_s, else an error before any
     load (the orchestrator's fault timeline has not started);
  2. per worker, five ping/pong round trips (harness.load.clocks) and a ``J`` frame;
@@ -44,7 +46,7 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from harness.load import wire
 from harness.load.clocks import Offset, boot_id, estimate
@@ -69,27 +71,34 @@ PR_SET_PDEATHSIG = 1
 
 
 class LocalWorker:
-    """A worker process of this machine, forked before locust is imported.
+    """A worker process of this machine: a fork of the master once locust and the locustfile
+    are imported (so a worker costs no import: seconds each on a busy machine), before any
+    ZeroMQ socket or greenlet exists (gevent's fork re-initialises its hub in the child).
 
-    Forked first so that it imports locust and the locustfile while the master does (seconds
-    each on a busy machine); it reads the master's address from its stdin once the master
-    listens. Plain fork/exec rather than subprocess: subprocess imports threading, which must
-    not be imported before gevent patches it. The child gets PR_SET_PDEATHSIG (it is killed
-    when the master dies, however it dies) and reads EOF on stdin when the master is gone."""
+    The child gets PR_SET_PDEATHSIG (killed when the master dies, however it dies), a pipe from
+    the master as its stdin (the master's address arrives on it; EOF: the master is gone), and
+    neither the frame stream nor the orchestrator's pipe."""
 
-    def __init__(self, argv: list[str]):
+    def __init__(self, child: Callable[[], int], close_in_child: list[int]):
         r, w = os.pipe()
         pid = os.fork()
-        if pid == 0:                                    # the child: nothing but exec
+        if pid == 0:
+            code = EXIT_ERROR
             try:
                 ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                if os.getppid() == 1:
+                    os._exit(EXIT_ERROR)                # the master died before prctl
                 os.dup2(r, 0)
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)                     # stderr stays: the orchestrator's tail
-                os.closerange(3, 1 << 16)
-                os.execv(sys.executable, argv)
+                for fd in (r, w, devnull, *close_in_child):
+                    os.close(fd)
+                code = child()
+            except BaseException:       # noqa: BLE001 - a child never returns into the master's code
+                traceback.print_exc()
             finally:
-                os._exit(127)
+                sys.stderr.flush()
+                os._exit(code)
         os.close(r)
         self.pid = pid
         self._stdin = w
@@ -155,18 +164,27 @@ def master_main(out: Wire) -> int:
 
 
 def run_master(out: Wire, cfg: WorkerConfig, rest: bytes) -> int:
-    argv = [sys.executable, "-m", "harness.load.distributed", "--master", "-",
-            "--locustfile", cfg.locustfile, "--user-class", cfg.user_class, "--stdin-eof"]
+    try:
+        import locust  # noqa: F401 - first: it monkey-patches the process with gevent
+    except Exception as e:
+        raise WorkerFailure("import-locust", f"importing locust failed: {e}", type(e).__name__) from None
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module = load_locustfile(cfg.locustfile)
+    cls = find_user_class(module, cfg.user_class)
     procs: list[LocalWorker] = []
     try:
         for _ in range(cfg.workers):
-            procs.append(LocalWorker(argv))
+            procs.append(LocalWorker(lambda: _work("-", cls, stdin_eof=True),
+                                     close_in_child=[out.fd] + [x._stdin for x in procs]))
     except OSError as e:
         for p in procs:
             p.kill()
         raise WorkerFailure("spawn", f"cannot start a local load worker: {e}", type(e).__name__) from None
     try:
-        return _master(out, cfg, rest, procs)
+        return _master(out, cfg, rest, procs, cls)
     finally:
         for p in procs:
             p.close_stdin()             # EOF: a worker not yet told where the master is exits
@@ -179,23 +197,14 @@ def run_master(out: Wire, cfg: WorkerConfig, rest: bytes) -> int:
                 os.waitpid(p.pid, 0)
 
 
-def _master(out: Wire, cfg: WorkerConfig, rest: bytes, procs: list[LocalWorker]) -> int:
-    try:
-        import locust  # first: it monkey-patches the process with gevent
+def _master(out: Wire, cfg: WorkerConfig, rest: bytes, procs: list[LocalWorker], cls: type) -> int:
+    import gevent
+    import gevent.event
+    import locust
+    from gevent import os as gos
+    from locust.env import Environment
 
-        import gevent
-        import gevent.event
-        from gevent import os as gos
-        from locust.env import Environment
-    except Exception as e:
-        raise WorkerFailure("import-locust", f"importing locust failed: {e}", type(e).__name__) from None
     out.go_cooperative()
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    module = load_locustfile(cfg.locustfile)
-    cls = find_user_class(module, cfg.user_class)
     bind_host, bind_port = split_address(cfg.master_bind)
     try:
         env = Environment(user_classes=[cls], host=cfg.host, stop_timeout=cfg.stop_grace_s or None)
@@ -405,19 +414,26 @@ def _master(out: Wire, cfg: WorkerConfig, rest: bytes, procs: list[LocalWorker])
 
 def run_worker(master: str, locustfile: str, user_class: str, stdin_eof: bool) -> int:
     try:
-        import gevent
-        import gevent.event
         import locust  # noqa: F401 - monkey-patches the process with gevent
-        from gevent import os as gos
-        from locust.env import Environment
     except Exception as e:
         raise WorkerFailure("import-locust", f"importing locust failed: {e}", type(e).__name__) from None
     import logging
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    module = load_locustfile(os.path.abspath(locustfile))
-    cls = find_user_class(module, user_class)
+    # Imported only once the master's config has set the environment (a locustfile may read
+    # CONTINUUM_REQUEST_TIMEOUT when it is imported), as the master's own forks were.
+    path = os.path.abspath(locustfile)
+    return _work(master, None, stdin_eof, lambda: find_user_class(load_locustfile(path), user_class))
+
+
+def _work(master: str, cls: type | None, stdin_eof: bool, load_class: Callable[[], type] | None = None) -> int:
+    """A worker's life once locust is imported: join, take the config, send batches, end."""
+    import gevent
+    import gevent.event
+    from gevent import os as gos
+    from locust.env import Environment
+
     if master == "-":           # a local worker: the master says where it listens once it does
         line = b""
         while not line.endswith(b"\n"):
@@ -429,7 +445,8 @@ def run_worker(master: str, locustfile: str, user_class: str, stdin_eof: bool) -
     host, port = split_address(master)
     if port == 0:
         raise WorkerFailure("args", f"--master needs the master's port, got {master!r}")
-    env = Environment(user_classes=[cls])       # host and stop timeout come with Locust's spawn
+    # host and stop timeout come with Locust's spawn; the user class by name, from the config
+    env = Environment(user_classes=[cls] if cls is not None else [])
     rec = Recorder()
     env.events.request.add_listener(rec.on_request)
     env.events.user_error.add_listener(rec.on_user_error)
@@ -440,6 +457,7 @@ def run_worker(master: str, locustfile: str, user_class: str, stdin_eof: bool) -
     done = gevent.event.Event()
     flush_g: list[Any] = []
     cfg_box: list[WorkerConfig] = []
+    cls_box: list[type] = [cls] if cls is not None else []
 
     def send_batch() -> None:
         batch = rec.take_batch() or {"n": [], "s": [], "w": []}     # empty: a heartbeat
@@ -466,12 +484,20 @@ def run_worker(master: str, locustfile: str, user_class: str, stdin_eof: bool) -
         cfg_box.append(cfg)
         os.environ.update(cfg.env)
         os.environ[REQUEST_TIMEOUT_ENV] = repr(float(cfg.request_timeout_s))
-        apply_request_timeout(cls, cfg.request_timeout_s)
+        if not cls_box:
+            try:
+                cls_box.append(load_class())
+            except WorkerFailure as e:
+                print(f"continuum load worker: {e.stage}: {e}", file=sys.stderr)
+                os._exit(EXIT_ERROR)        # the master names this worker as lost
+        user = cls_box[0]
+        apply_request_timeout(user, cfg.request_timeout_s)
         if cfg.mode == "open":
             # the master's origin on this worker's clock; this worker's share of the slots
             arrivals = Arrivals(cfg.rate, origin=float(d["origin"]) + float(d["applied_s"]),
                                 index=int(d["index"]), stride=int(d["stride"]))
-            env.user_classes = [paced(cls, arrivals)]
+            user = paced(user, arrivals)
+        env.user_classes = [user]
         signal.setitimer(signal.ITIMER_REAL, cfg.max_duration_s + cfg.stop_grace_s + cfg.hard_cap_slack_s + 10)
         flush_g.append(gevent.spawn(flusher, cfg.flush_interval_s))
 
