@@ -129,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not experiments:
         raise InputError("no experiment files found in " + ", ".join(args.paths))
     _check_overrides(overrides, [e.target for e in experiments])
+    experiments = _load_overrides(experiments, args)
     # What the targets accept but ignore is said once before the run, as `validate` says it.
     for w in dict.fromkeys(w for e in experiments for w in e.target.warnings):
         print(f"continuum: warning: {w}", file=sys.stderr)
@@ -525,6 +526,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--trial-budget", type=_budget_arg, metavar="DURATION",
                     help="e.g. 30m: after a few trials each, spend the time where verdicts are closest to their thresholds")
 
+    sp.add_argument("--load-workers", type=_load_workers_arg, metavar="N",
+                    help="load worker processes for every experiment (its load.workers): 1, N or auto")
+    sp.add_argument("--remote-load-workers", type=_remote_workers_arg, default=0, metavar="M",
+                    help="also wait for M workers started elsewhere with `continuum load-worker`")
+    sp.add_argument("--load-master", type=_master_arg, metavar="HOST:PORT",
+                    help="where the load master listens (default 127.0.0.1 on a free port)")
+
+    sp = add("load-worker", cmd_load_worker, "a load worker joining a run's Locust master, e.g. on "
+                                             "another machine (docs/scaling.md)")
+    sp.add_argument("--master", required=True, type=_master_arg, metavar="HOST:PORT",
+                    help="the address the run's master listens on (continuum run --load-master)")
+    sp.add_argument("target", metavar="TARGET", help="the target folder (its locustfile is used)")
+    sp.add_argument("profile", metavar="PROFILE", help="the experiment's load profile")
+
     sp = add("validate", cmd_validate, "check experiment files; touches nothing")
     sp.add_argument("paths", nargs="+", metavar="FILE")
     add("schema", cmd_schema, "print the JSON Schema of experiment files")
@@ -575,6 +590,72 @@ class _NoTracebackFormatter(logging.Formatter):
             return super().format(record)
         finally:
             record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def _load_workers_arg(text: str) -> int | str:
+    from harness.model.experiment import MAX_LOAD_WORKERS
+
+    if text == "auto":
+        return text
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LOAD_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_LOAD_WORKERS} or auto, got {text!r}")
+    return int(text)
+
+
+def _remote_workers_arg(text: str) -> int:
+    from harness.model.experiment import MAX_LOAD_WORKERS
+
+    if not text.isdigit() or not 0 <= int(text) <= MAX_LOAD_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_LOAD_WORKERS}, got {text!r}")
+    return int(text)
+
+
+def _master_arg(text: str) -> str:
+    from harness.load.config import split_address
+
+    try:
+        host, port = split_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if port == 0:
+        raise argparse.ArgumentTypeError(f"the master's port is needed, got {text!r}")
+    return text
+
+
+def _load_overrides(experiments: list, args: argparse.Namespace) -> list:
+    """--load-workers, --remote-load-workers, --load-master onto every experiment's load."""
+    update: dict = {}
+    if args.load_workers is not None:
+        update["workers"] = args.load_workers
+    if args.remote_load_workers:
+        if args.load_master is None:
+            raise InputError("--remote-load-workers needs --load-master HOST:PORT (an address the "
+                             "remote workers reach, with a fixed port)")
+        update["remote_workers"] = args.remote_load_workers
+    if args.load_master is not None:
+        update["master_bind"] = args.load_master
+    if not update:
+        return experiments
+    return [e.model_copy(update={"load": e.load.model_copy(update=update)}) for e in experiments]
+
+
+def cmd_load_worker(args: argparse.Namespace) -> int:
+    """Become a load worker (exec: this process turns into it, gevent and all)."""
+    from harness.loader import load_target
+
+    target = load_target(Path(args.target))         # InputError: exit 2, file:line:column
+    if args.profile not in target.load_profiles or target.load_profile is None:
+        raise InputError(f"profile: {target.name!r} offers no load profile {args.profile!r}; it offers: "
+                         f"{', '.join(target.load_profiles) or 'none'}")
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "harness.load.distributed", "--master", args.master,
+                               "--locustfile", str(Path(target.load_profile).resolve()),
+                               "--user-class", args.profile], env)
+    return 0        # not reached
 
 
 def _console_logging(verbose: bool) -> None:

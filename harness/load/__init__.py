@@ -1,7 +1,8 @@
 """Load generation: Locust in a worker process, per-request samples streamed back.
 
-The orchestrator uses `LoadGenerator` (harness.load.runner). Only `harness.load.worker`
-imports locust, and only in its own process. The names below are resolved lazily so that
+The orchestrator uses `LoadGenerator` (harness.load.runner). Only `harness.load.worker` and
+`harness.load.distributed` (a Locust master and its workers) import locust, and only in their
+own processes. The names below are resolved lazily so that
 `python -m harness.load.worker` does not import threading/subprocess before gevent patches them.
 """
 

@@ -30,6 +30,21 @@ class WorkerConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     mode: str = "closed"            # "closed": the profile's own pacing; "open": `rate` per second
     rate: float = 0.0               # open mode: requests due per second (users = most in flight)
+    # Distributed mode (harness.load.distributed) when workers + remote_workers > 1: this
+    # process is a Locust master that starts `workers` local worker processes and waits for
+    # `remote_workers` more started by hand (`continuum load-worker`), at most join_timeout_s.
+    workers: int = 1
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1:0"    # HOST:PORT the master listens on; port 0: any free one
+    join_timeout_s: float = 30.0
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers + self.remote_workers > 1
+
+    @property
+    def total_workers(self) -> int:
+        return self.workers + self.remote_workers
 
     def to_line(self) -> bytes:
         d = asdict(self)
@@ -79,9 +94,37 @@ class WorkerConfig:
         need(_is_num(self.rate) and math.isfinite(self.rate) and self.rate >= 0,
              f"rate must be a finite number >= 0, got {self.rate!r}")
         need(self.mode != "open" or self.rate > 0, "open mode needs a rate > 0")
+        need(_is_int(self.workers) and 1 <= self.workers <= MAX_WORKERS,
+             f"workers must be an integer from 1 to {MAX_WORKERS}, got {self.workers!r}")
+        need(_is_int(self.remote_workers) and 0 <= self.remote_workers <= MAX_WORKERS,
+             f"remote_workers must be an integer from 0 to {MAX_WORKERS}, got {self.remote_workers!r}")
+        # Locust's master splits users over workers; a worker with none would hold its share of
+        # an open-loop schedule that nobody sends.
+        need(not self.distributed or self.users >= self.total_workers,
+             f"users ({self.users}) must be at least the number of load workers ({self.total_workers})")
+        need(_is_num(self.join_timeout_s) and 0 < self.join_timeout_s <= 600,
+             f"join_timeout_s must be in (0, 600], got {self.join_timeout_s!r}")
+        try:
+            split_address(self.master_bind)
+        except ValueError as e:
+            need(False, f"master_bind: {e}")
         need(isinstance(self.env, Mapping)
              and all(isinstance(k, str) and isinstance(v, str) for k, v in self.env.items()),
              "env must map strings to strings")
+
+
+MAX_WORKERS = 64
+
+
+def split_address(text: Any) -> tuple[str, int]:
+    """"HOST:PORT" → (host, port); port 0 means any free port (the master's side only)."""
+    if not isinstance(text, str) or ":" not in text:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    host, _, port_s = text.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        raise ValueError(f"expected HOST:PORT with a port from 0 to 65535, got {text!r}")
+    return host, int(port_s)
 
 
 def _is_int(v: Any) -> bool:

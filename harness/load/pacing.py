@@ -16,6 +16,11 @@ and never catch up, so one user's slow answer simply delays its next request (th
 moves with the system: coordinated omission again), and they do not say when a request was
 due. A single shared schedule keeps the aggregate rate and gives every request its due time.
 
+With several load workers (harness.load.distributed) the schedule is shared and partitioned:
+worker `index` of `stride` takes slots index, index + stride, index + 2·stride, ... of the one
+schedule starting at a common `origin` (the master's start, on the worker's clock), so the
+workers together offer exactly `rate` and no slot is sent twice or skipped.
+
 No locust import: the worker wires this into a user class (harness.load.worker).
 """
 
@@ -28,19 +33,28 @@ from typing import Callable
 class Arrivals:
     """A shared schedule of due times at `rate` per second, handed out in order."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic, *,
+                 origin: float | None = None, index: int = 0, stride: int = 1):
         if not rate > 0:
             raise ValueError(f"rate must be > 0, got {rate!r}")
+        if not (isinstance(stride, int) and stride >= 1 and isinstance(index, int) and 0 <= index < stride):
+            raise ValueError(f"need 0 <= index < stride, got index={index!r} stride={stride!r}")
         self.rate = float(rate)
         self._clock = clock
-        self.origin: float | None = None
+        self.origin: float | None = origin
+        self.index = index
+        self.stride = stride
         self.taken = 0
 
+    def slot(self, k: int) -> int:
+        """The shared schedule's slot number of this worker's k-th request."""
+        return self.index + k * self.stride
+
     def take(self) -> float:
-        """The next due time. The first call starts the schedule (due now)."""
+        """The next due time. Without a given origin the first call starts the schedule (due now)."""
         if self.origin is None:
             self.origin = self._clock()
-        due = self.origin + self.taken / self.rate
+        due = self.origin + self.slot(self.taken) / self.rate
         self.taken += 1
         return due
 
@@ -49,4 +63,4 @@ class Arrivals:
         if self.origin is None:
             return 0.0
         now = self._clock() if now is None else now
-        return max(0.0, now - (self.origin + self.taken / self.rate))
+        return max(0.0, now - (self.origin + self.slot(self.taken) / self.rate))

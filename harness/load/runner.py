@@ -11,6 +11,12 @@
 The worker is a child in the orchestrator's process group (no new session), so a signal to the
 group reaches it; it ignores SIGINT and stops when asked, when its stdin reaches EOF (this
 process died, even by SIGKILL), at max_duration_s, or at a kernel timer behind all of these.
+
+With workers > 1 (or remote_workers) that process is a Locust master and the requests come
+from its workers (harness.load.distributed): each batch names its worker, whose clock offset
+is subtracted from its times, and harness.load.ledger checks that every worker's batches
+arrived in order, none missing or doubled, and that its end totals match. Any difference, a
+worker that dies, or workers that do not all join in time is a LoadError (the run: ERROR).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import harness
 from harness.errors import LoadError
 from harness.load import wire
 from harness.load.config import WorkerConfig
+from harness.load.ledger import Ledger, LedgerError
 from harness.model.record import ReadRecord, Sample, WriteRecord
 
 STDERR_TAIL_LINES = 40
@@ -47,6 +54,20 @@ class LoadSummary:
     grace_exceeded: bool    # some users were still in a task after stop_grace_s and were killed
     user_errors: int = 0    # tasks that raised (not failed requests); tracebacks are on stderr
     reads: int = 0          # ids returned by successful reads (context read_id)
+
+
+@dataclass(frozen=True)
+class JoinedWorker:
+    """A load worker of a distributed run, and how its clock was put on ours."""
+
+    src: int
+    name: str
+    pid: int
+    host: str
+    offset_s: float         # its clock − the master's, measured by ping/pong (clocks.py)
+    rtt_s: float            # the round trip that measurement came from (error <= rtt / 2)
+    same_clock: bool        # same kernel: the correction applied is exactly 0
+    applied_s: float        # subtracted from its times
 
 
 class LoadGenerator:
@@ -69,6 +90,10 @@ class LoadGenerator:
         python: str | None = None,
         mode: str = "closed",
         rate: float = 0.0,
+        workers: int = 1,
+        remote_workers: int = 0,
+        master_bind: str = "127.0.0.1:0",
+        join_timeout_s: float = 30.0,
     ):
         path = Path(locustfile).resolve()
         if stop_grace_s is None:
@@ -78,6 +103,8 @@ class LoadGenerator:
             spawn_rate=float(spawn_rate), request_timeout_s=float(request_timeout_s),
             max_duration_s=float(max_duration_s), stop_grace_s=float(stop_grace_s), env=dict(env),
             hard_cap_slack_s=float(hard_cap_slack_s), mode=mode, rate=float(rate),
+            workers=workers, remote_workers=remote_workers, master_bind=master_bind,
+            join_timeout_s=float(join_timeout_s),
         )
         try:
             self._config.validate()
@@ -85,7 +112,8 @@ class LoadGenerator:
             raise LoadError(str(e)) from None
         if not path.is_file():
             raise LoadError(f"locustfile is not a file: {path}")
-        self._ready_timeout_s = ready_timeout_s
+        # workers joining and their clocks being measured come before "ready"
+        self._ready_timeout_s = ready_timeout_s + (self._config.join_timeout_s if self._config.distributed else 0)
         self._python = python or sys.executable
 
         self._proc: subprocess.Popen | None = None
@@ -104,6 +132,10 @@ class LoadGenerator:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._tail_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._joined: list[JoinedWorker] = []
+        self._users_by_src: dict[int, int] = {}
+        self._ledger = Ledger()
+        self._offsets: dict[int, float] = {}
 
     # ─────────────────────────── life ───────────────────────────
 
@@ -128,7 +160,8 @@ class LoadGenerator:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             self._proc = subprocess.Popen(
-                [self._python, "-m", "harness.load.worker"],
+                # several workers: a Locust master in harness.load.distributed, same pipes
+                [self._python, "-m", "harness.load.distributed" if self._config.distributed else "harness.load.worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env=env, close_fds=True, start_new_session=False,
             )
@@ -232,6 +265,16 @@ class LoadGenerator:
         with self._lock:
             return self._users
 
+    def workers_joined(self) -> tuple[JoinedWorker, ...]:
+        """The load workers of a distributed run, with their clock offsets (empty with one)."""
+        with self._lock:
+            return tuple(self._joined)
+
+    def requests_by_worker(self) -> dict[str, int]:
+        """Distributed load: requests received from each worker, by its name (empty with one)."""
+        with self._lock:
+            return self._ledger.by_name()
+
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
@@ -281,6 +324,7 @@ class LoadGenerator:
         fd = self._proc.stdout.fileno()
         decoder = wire.Decoder()
         strings = wire.StringLookup()
+        per_src: dict[int, wire.StringLookup] = {}      # distributed: one table per worker
         try:
             while True:
                 chunk = os.read(fd, 1 << 16)
@@ -288,7 +332,19 @@ class LoadGenerator:
                     decoder.close()
                     break
                 for frame in decoder.feed(chunk):
-                    self._apply(frame, strings)
+                    src = frame.body.get("src") if isinstance(frame.body, dict) else None
+                    try:
+                        if src is None:
+                            self._apply(frame, strings)
+                        else:
+                            self._apply_worker(frame, per_src.setdefault(int(src), wire.StringLookup()), int(src))
+                    except LedgerError as e:
+                        # requests lost or doubled: the run is an ERROR; keep draining so the
+                        # master is never blocked on a full pipe
+                        with self._cond:
+                            if self._error is None:
+                                self._error = f"load workers: {e}"
+                            self._cond.notify_all()
         except (wire.FrameError, ValueError, TypeError, IndexError, KeyError) as e:
             with self._cond:
                 if self._error is None:
@@ -321,6 +377,12 @@ class LoadGenerator:
                 self._ready = body
                 self._cond.notify_all()
         elif frame.kind == wire.END:
+            if self._config.distributed:
+                with self._lock:
+                    self._ledger.finish(self._config.total_workers)
+                if int(body["requests"]) != self._ledger.requests:
+                    raise LedgerError(f"the master counted {body['requests']} requests, "
+                                      f"{self._ledger.requests} arrived")
             summary = LoadSummary(
                 reason=str(body["reason"]), requests=int(body["requests"]), failures=int(body["failures"]),
                 writes=int(body["writes"]), t_stop=float(body["t_stop"]),
@@ -334,6 +396,42 @@ class LoadGenerator:
             with self._cond:
                 self._error = f"[{body.get('stage')}] {body.get('type')}: {body.get('message')}"
                 self._cond.notify_all()
+
+    def _apply_worker(self, frame: wire.Frame, strings: wire.StringLookup, src: int) -> None:
+        """A frame from one worker of a distributed run: its batch numbers checked, its times
+        put on our clock."""
+        body = frame.body
+        if frame.kind == wire.BATCH:
+            off = self._offsets.get(src)
+            if off is None:
+                raise LedgerError(f"batch from worker {src}, which never joined")
+            strings.extend(body["n"])
+            tab = strings.strings
+            samples = [Sample(r[0] - off, r[1], bool(r[2]), tab[r[3]], tab[r[4]],
+                              r[5] - off if len(r) > 5 else None) for r in body["s"]]
+            writes = [WriteRecord(wid, "acked" if ok else "unknown", t - off) for wid, ok, t in body["w"]]
+            reads = [ReadRecord(rid, t - off) for rid, t in body.get("r", ())]
+            with self._lock:
+                self._ledger.batch(src, int(body["q"]), len(samples), len(writes))   # raises: nothing added
+                self._samples.extend(samples)
+                self._writes.extend(writes)
+                self._reads.extend(reads)
+                if "u" in body:
+                    self._users_by_src[src] = int(body["u"])
+                    self._users = sum(self._users_by_src.values())
+        elif frame.kind == wire.JOINED:
+            w = JoinedWorker(src=src, name=str(body["name"]), pid=int(body["pid"]), host=str(body["host"]),
+                             offset_s=float(body["offset_s"]), rtt_s=float(body["rtt_s"]),
+                             same_clock=bool(body["same_clock"]), applied_s=float(body["applied_s"]))
+            with self._lock:
+                self._ledger.join(src, w.name)
+                self._offsets[src] = w.applied_s
+                self._joined.append(w)
+        elif frame.kind == wire.WORKER_END:
+            with self._lock:
+                self._ledger.end(src, int(body["batches"]), int(body["requests"]), int(body["writes"]))
+        else:
+            raise wire.FrameError(f"frame {frame.letter!r} does not come from a worker")
 
     def _read_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None

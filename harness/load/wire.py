@@ -27,6 +27,17 @@ Kinds and payloads:
              "t_stop" (monotonic, users stopped),
              "grace_exceeded" (users still in a task after stop_grace_s were killed)}
 ``X`` error  {"type", "message", "stage"} (the worker exits non-zero after it)
+
+Distributed mode (harness.load.distributed: this process is a Locust master, the requests are
+sent by its workers) adds, without changing the kinds above:
+
+``J`` joined {"src" (worker number, 0..N-1), "name", "pid", "host", "offset_s", "rtt_s",
+             "same_clock", "applied_s"}  one per worker, all before ``R``
+``B`` batch  as above plus "src" and "q" (the worker's batch number, 0, 1, 2, ...); its
+             strings and times are that worker's (times: its clock; subtract "applied_s")
+``W`` worker end {"src", "batches", "requests", "failures", "writes", "reads", "user_errors",
+             "t_stop", "grace_exceeded"}  one per worker, before ``E``
+Readers ignore keys they do not know, so a field added to a record or a body is not a break.
 """
 
 from __future__ import annotations
@@ -43,7 +54,9 @@ READY = ord("R")
 BATCH = ord("B")
 END = ord("E")
 ERROR = ord("X")
-KINDS = frozenset({READY, BATCH, END, ERROR})
+JOINED = ord("J")
+WORKER_END = ord("W")
+KINDS = frozenset({READY, BATCH, END, ERROR, JOINED, WORKER_END})
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _loads = json.loads

@@ -262,15 +262,22 @@ def read_config_line(fd: int) -> tuple[bytes, bytes]:
     return line, rest
 
 
-def run(out: Wire) -> int:
+def read_config() -> tuple[WorkerConfig, bytes]:
+    """The config line from stdin, validated, applied to the environment; and what followed it."""
     line, rest = read_config_line(0)
     try:
         cfg = WorkerConfig.from_line(line)
     except ValueError as e:
         raise WorkerFailure("config", str(e), "ValueError") from None
-
     os.environ.update(cfg.env)
     os.environ[REQUEST_TIMEOUT_ENV] = repr(float(cfg.request_timeout_s))
+    return cfg, rest
+
+
+def run(out: Wire) -> int:
+    cfg, rest = read_config()
+    if cfg.distributed:
+        raise WorkerFailure("config", "a config with several workers is for python -m harness.load.distributed")
 
     try:
         import locust  # first: it monkey-patches the process with gevent
@@ -376,7 +383,9 @@ def run(out: Wire) -> int:
     return EXIT_OK
 
 
-def main() -> int:
+def main(run: Callable[[Wire], int] = run) -> int:
+    """The process around `run`: the frame stream on the real stdout, errors as ``X`` frames.
+    harness.load.distributed runs its master through this too."""
     sys.stdout.flush()
     wire_fd = os.dup(1)
     os.dup2(2, 1)                       # print() now lands on stderr, never in the frames

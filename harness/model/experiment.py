@@ -29,6 +29,32 @@ MAX_TRIALS = 1000
 Users = Bounded(int, ge=1, le=5000, description="concurrent users (open mode: the most requests in flight)")
 SpawnRate = Bounded(float, gt=0, le=5000, description="users started per second")
 RATE_PATTERN = r"^[0-9]+(?:\.[0-9]+)? ?/s$"
+MAX_LOAD_WORKERS = 64
+
+
+def _workers(value: Any) -> int | str:
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer from 1 to {MAX_LOAD_WORKERS} or \"auto\", {got(value)}")
+    if not 1 <= value <= MAX_LOAD_WORKERS:
+        raise ValueError(f"{value} is out of range; must be from 1 to {MAX_LOAD_WORKERS} (or \"auto\")")
+    return value
+
+
+Workers = Annotated[int | Literal["auto"], BeforeValidator(_workers), WithJsonSchema(
+    {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_LOAD_WORKERS}, {"const": "auto"}],
+     "description": "load worker processes: 1 = one Locust process; N > 1 = a Locust master and N "
+                    "workers; auto = one per core the harness may use"})]
+
+
+def load_workers(value: int | str) -> int:
+    """`workers` as a count: "auto" is one per core this process may run on."""
+    import os
+
+    if value == "auto":
+        return max(1, min(MAX_LOAD_WORKERS, len(os.sched_getaffinity(0))))
+    return int(value)
 
 
 def _profile(value: Any) -> str:
@@ -56,12 +82,20 @@ class LoadSpec(Model):
     spawn_rate: SpawnRate = 20.0
     request_timeout_s: Duration(max_s=MAX_REQUEST_TIMEOUT_S) = Field(2.0, alias="request_timeout")
     host: Name | None = None        # an entry point instance or service; default: the first
+    workers: Workers = 1            # 1: today's single Locust process (docs/scaling.md)
+    # Set by `continuum run --remote-load-workers M --load-master HOST:PORT`, not in files: where
+    # the machine is reached is the runner's business, not the experiment's.
+    remote_workers: Internal[int] = internal(0)
+    master_bind: Internal[str] = internal("127.0.0.1:0")
 
     @model_validator(mode="after")
     def _mode(self) -> "LoadSpec":
         if self.mode == "open" and self.rate is None:
             raise At("open mode sends requests at a constant rate: give one, e.g. rate: 200/s",
                      "mode")
+        if isinstance(self.workers, int) and self.workers > self.users:
+            raise At(f"{self.workers} load workers need at least as many users (users: {self.users}); "
+                     "Locust's master gives each worker a share of the users", "workers")
         if self.mode == "closed" and self.rate is not None:
             raise At("rate is for open mode (a closed loop's rate is whatever the system answers); "
                      "add mode: open or remove rate", "rate", key=True)

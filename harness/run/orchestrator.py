@@ -140,6 +140,7 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             image_overrides: dict[str, str] | None, pacer: Pacer | None, keep_stack: bool,
             stack: Any | None = None) -> None:
     from harness.load.runner import LoadGenerator
+    from harness.model.experiment import load_workers
     from harness.stack.engine import connect
     from harness.stack.images import ensure_images
     from harness.stack.stack import Stack
@@ -172,7 +173,12 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             # Hard cap: the worker stops by itself even if we vanish (game days may stretch).
             max_duration_s=experiment.duration_s * (20 if pacer else 1) + 60,
             env={"CONTINUUM_ENDPOINTS": ",".join(endpoints)},
-            mode=experiment.load.mode, rate=experiment.load.rate or 0.0))
+            mode=experiment.load.mode, rate=experiment.load.rate or 0.0,
+            workers=min(load_workers(experiment.load.workers), experiment.load.users),
+            remote_workers=experiment.load.remote_workers, master_bind=experiment.load.master_bind))
+        for w in load.workers_joined():     # distributed load: each worker's clock, recorded
+            events.say(f"{w.name}: clock offset {w.offset_s * 1e3:+.3f} ms (round trip {w.rtt_s * 1e3:.3f} ms), "
+                       f"{'same clock, 0 applied' if w.same_clock else f'{w.applied_s * 1e3:+.3f} ms applied'}")
         run.t0 = load.t_start or run.clock.now()
         events.emit(RunStarted(experiment, stack.run_id, run.t0, experiment.duration_s))
         if monitor is not None:
