@@ -195,7 +195,6 @@ class ServiceUpgrade(FaultSpec):
             mark(",".join(names), "retired")
 
         thread = threading.Thread(target=work, name=f"upgrade-{self.name}", daemon=True)
-        thread.start()
 
         def revert() -> str:
             thread.join(timeout=max(1.0, deadline - time.monotonic()) + drain + 30)
@@ -207,6 +206,7 @@ class ServiceUpgrade(FaultSpec):
             return f"{self.strategy} upgrade of {', '.join(names)} to {self.image}: " + ", ".join(
                 f"{i} {w} at +{t - injection.applied_t:.1f}s" for i, w, t in steps)
 
+        # In effect from when the first step starts (steps are offsets from it).
         injection = Injection(self, tuple(names), revert, background=thread)
-        injection.steps = steps         # type: ignore[attr-defined]
+        thread.start()
         return injection

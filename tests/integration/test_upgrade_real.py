@@ -37,9 +37,9 @@ def test_rolling_upgrade_of_the_reference_fails_nothing(docker_client, images):
     v1, v2 = images
     exp = load_experiment(ROOT / "experiments/drills/app-rolling-upgrade.yaml")
     [fault] = exp.faults
-    fault = fault.model_copy(update={"at_s": 6.0, "for_s": 40.0, "image": v2})
+    fault = fault.model_copy(update={"at_s": 6.0, "for_s": 30.0, "image": v2})
     # Short: 6 s of v1, the three replacements (~5 s each on a quiet machine), then v2 only.
-    exp = exp.model_copy(update={"duration_s": 50.0, "faults": (fault,), "steady_state": ()})
+    exp = exp.model_copy(update={"duration_s": 40.0, "faults": (fault,), "steady_state": ()})
     with Stack(exp.target, image_overrides={"app": v1}) as stack:
         record, result = run_experiment(exp, stack=stack)
         print(result.verdict, result.reasons, result.overall, result.versions, sep="\n")

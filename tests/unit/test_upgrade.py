@@ -3,7 +3,6 @@ measurements (mixed-version window, failed_requests) with known answers."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -140,7 +139,7 @@ def upgrade(strategy, **kw):
                                      "strategy": strategy, **kw}, TARGET)
 
 
-def test_rolling_goes_one_instance_at_a_time(monkeypatch) -> None:
+def test_rolling_goes_one_instance_at_a_time() -> None:
     log: list = []
     inj = upgrade("rolling").inject(FaultContext(stack=FakeStack(log), run_id="rtest"))
     detail = inj.revert()
@@ -238,3 +237,22 @@ def test_a_window_over_nothing_is_unknown(tmp_path: Path) -> None:
     (a,) = [a for a in r.assertions if a.key == "mixed_version_window"]
     assert a.passed is None and "no request said which version" in a.message
     assert r.verdict.value in ("FAIL", "INCONCLUSIVE")
+
+
+def test_results_and_report_show_the_versions(tmp_path: Path) -> None:
+    from harness.report.html import render_html
+    from harness.report.results import load_results, run_to_json, write_results
+
+    versions = tuple(VersionRecord(float(t), "1" if t < 30 else "2", True) for t in range(0, 60)) + \
+        (VersionRecord(33.0, "1", False),)
+    run = run_to_json(evaluate(_record(tmp_path, versions)))
+    v = run["versions"]
+    assert v["versions"] == ["1", "2"] and v["mixed_window_s"] == 3.0
+    assert v["spans"][0] == {"version": "1", "first_s": 0.0, "last_s": 33.0, "answers": 31, "failed": 1}
+    assert sum(v["counts"]["1"]) == 31 and sum(v["counts"]["2"]) == 30
+    write_results([evaluate(_record(tmp_path, versions))], tmp_path / "results.json")
+    doc = load_results(tmp_path / "results.json")        # read back = validated
+    assert doc["runs"][0]["versions"] == v
+    html = render_html(doc, None)
+    assert "Mixed-version window: <b>3.00 s</b>" in html and 'id="versions-0"' in html
+    assert run_to_json(evaluate(_record(tmp_path, ())))["versions"] is None
