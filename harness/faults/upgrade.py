@@ -128,7 +128,10 @@ class ServiceUpgrade(FaultSpec):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise FaultError(f"{instance}: the upgrade's window ({self.for_s:g}s) ran out")
-            handle.wait_healthy(min(self.healthy_s, left))
+            try:
+                handle.wait_healthy(min(self.healthy_s, left))
+            except FaultError as exc:
+                raise FaultError(f"{exc}; its last log lines: {stack.log_tail(handle.name)}") from exc
 
         def rolling() -> None:
             for n in names:

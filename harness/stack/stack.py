@@ -538,6 +538,11 @@ class Stack:
     def remove_green(self, instance: str) -> None:
         upgrade.remove_green(self, instance)
 
+    def log_tail(self, instance: str, lines: int = 5) -> str:
+        """The last lines an instance (or a green one) logged, for error messages."""
+        c = self._containers.get(instance) or self._greens.get(instance)
+        return "(no such container)" if c is None else _log_tail(c, lines)
+
 
 def _one_shot(target: Target) -> set[str]:
     """Services some dependent waits on to finish (`condition: service_completed_successfully`)."""
