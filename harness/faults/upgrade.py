@@ -199,15 +199,18 @@ class ServiceUpgrade(FaultSpec):
 
         thread = threading.Thread(target=work, name=f"upgrade-{self.name}", daemon=True)
 
+        def done_so_far() -> str:
+            return ", ".join(f"{i} {w} at +{t - injection.applied_t:.1f}s" for i, w, t in list(steps)) or "nothing"
+
         def revert() -> str:
             thread.join(timeout=max(1.0, deadline - time.monotonic()) + drain + 30)
             stop.set()
             if thread.is_alive():
-                raise FaultError(f"{self.name}: the upgrade did not finish within {self.for_s:g}s")
+                raise FaultError(f"{self.name}: the upgrade did not finish within {self.for_s:g}s "
+                                 f"(done: {done_so_far()})")
             if errors:
-                raise FaultError(f"{self.name}: upgrade failed: " + "; ".join(errors))
-            return f"{self.strategy} upgrade of {', '.join(names)} to {self.image}: " + ", ".join(
-                f"{i} {w} at +{t - injection.applied_t:.1f}s" for i, w, t in steps)
+                raise FaultError(f"{self.name}: upgrade failed: " + "; ".join(errors) + f" (done: {done_so_far()})")
+            return f"{self.strategy} upgrade of {', '.join(names)} to {self.image}: {done_so_far()}"
 
         # In effect from when the first step starts (steps are offsets from it).
         injection = Injection(self, tuple(names), revert, background=thread)
