@@ -89,15 +89,3 @@ def test_dependency_levels():
     t = Target(name="t", root=Path("/"), services=(svc("lb", "app"), svc("app", "db", "cache"), svc("db"), svc("cache")),
                networks=(NetworkSpec(name="n"),))
     assert [[s.name for s in level] for level in dependency_levels(t)] == [["db", "cache"], ["app"], ["lb"]]
-
-
-def test_the_engines_clock_keeps_its_offset():
-    # Docker's SystemTime has nanoseconds and "Z": the offset's digits are not the fraction's
-    # (they were read as one, the offset lost, and judging a 'created' lease raised TypeError).
-    import datetime as dt
-
-    from harness.stack.lease import _parse_rfc3339
-
-    assert _parse_rfc3339("2026-01-02T10:15:00.123456789Z") == \
-        dt.datetime(2026, 1, 2, 10, 15, 0, 123456, tzinfo=dt.timezone.utc)
-    assert _parse_rfc3339("2026-01-02T10:15:00.5+01:00").utcoffset() == dt.timedelta(hours=1)
