@@ -35,3 +35,5 @@ fi
 
 say "making sure every image exists (pull, or build offline)"
 .venv/bin/continuum images targets/reference targets/reference-fragile targets/echo targets/patroni targets/rabbitmq targets/etcd
+# The reference app's version 2 (experiments/drills/*upgrade*): same context, APP_VERSION=2; every layer but the last is v1's.
+docker build -q --build-arg APP_VERSION=2 -t continuum/reference-app:v2 targets/reference/app >/dev/null

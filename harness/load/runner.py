@@ -37,7 +37,7 @@ from harness.errors import LoadError
 from harness.load import wire
 from harness.load.config import WorkerConfig
 from harness.load.ledger import Ledger, LedgerError
-from harness.model.record import ReadRecord, Sample, WriteRecord
+from harness.model.record import ReadRecord, Sample, VersionRecord, WriteRecord
 
 STDERR_TAIL_LINES = 40
 
@@ -122,6 +122,7 @@ class LoadGenerator:
         self._samples: list[Sample] = []
         self._writes: list[WriteRecord] = []
         self._reads: list[ReadRecord] = []
+        self._versions: list[VersionRecord] = []
         self._polled = 0
         self._users: int | None = None
         self._ready: dict | None = None
@@ -255,6 +256,11 @@ class LoadGenerator:
         with self._lock:
             return tuple(self._reads)
 
+    def versions(self) -> tuple[VersionRecord, ...]:
+        """Which release answered each request that said (context "version"), in arrival order."""
+        with self._lock:
+            return tuple(self._versions)
+
     @property
     def t_start(self) -> float | None:
         """Monotonic time the worker started its users (None before start)."""
@@ -367,7 +373,9 @@ class LoadGenerator:
                        for r in body["s"]]
             writes = [WriteRecord(wid, "acked" if ok else "unknown", t) for wid, ok, t in body["w"]]
             reads = [ReadRecord(rid, t) for rid, t in body.get("r", ())]
+            versions = [VersionRecord(t, tab[v], bool(ok)) for t, v, ok in body.get("v", ())]
             with self._lock:
+                self._versions.extend(versions)
                 self._samples.extend(samples)
                 self._writes.extend(writes)
                 self._reads.extend(reads)
@@ -411,8 +419,10 @@ class LoadGenerator:
                               r[5] - off if len(r) > 5 else None) for r in body["s"]]
             writes = [WriteRecord(wid, "acked" if ok else "unknown", t - off) for wid, ok, t in body["w"]]
             reads = [ReadRecord(rid, t - off) for rid, t in body.get("r", ())]
+            versions = [VersionRecord(t - off, tab[v], bool(ok)) for t, v, ok in body.get("v", ())]
             with self._lock:
                 self._ledger.batch(src, int(body["q"]), len(samples), len(writes))   # raises: nothing added
+                self._versions.extend(versions)
                 self._samples.extend(samples)
                 self._writes.extend(writes)
                 self._reads.extend(reads)

@@ -17,12 +17,15 @@ Kinds and payloads:
 ``R`` ready  {"pid", "t_start" (monotonic s, when users started), "users", "spawn_rate",
              "user_class", "mode", "rate", "locust"}
 ``B`` batch  {"n": [new strings], "s": [[t, latency_s, ok, name_i, error_i(, due_t)], ...],
-             "w": [[write_id, ok, t], ...], "r": [[read_id, t], ...], "u": users running}
+             "w": [[write_id, ok, t], ...], "r": [[read_id, t], ...],
+             "v": [[t, version_i, ok], ...], "u": users running}
              Sent every flush interval even when empty (a heartbeat carrying "u").
              Strings (request names and error classes) are interned per stream: each batch
              lists only the strings not sent before, appended in order to the table that
              starts as [""]; records refer to them by index. ok is 0/1. due_t (open-loop
-             load only): monotonic time the request was due, <= t.
+             load only): monotonic time the request was due, <= t. "v" (only when the
+             profile puts `version` in a request's context): the release that answered it,
+             an interned string, with the request's start t and its ok.
 ``E`` end    {"reason", "requests", "failures", "writes", "user_errors" (tasks that raised),
              "t_stop" (monotonic, users stopped),
              "grace_exceeded" (users still in a task after stop_grace_s were killed)}

@@ -125,6 +125,7 @@ class Recorder:
         samples = []
         writes = []
         reads: list[tuple[str, float]] = []
+        versions: list[tuple[float, int, int]] = []
         failures = 0
         for now, rt, name, exc, ctx in pending:
             lat = (rt or 0.0) / 1000.0
@@ -143,6 +144,9 @@ class Recorder:
                 wid = ctx.get("write_id")
                 if wid is not None:
                     writes.append((str(wid), 0 if exc is not None else 1, t))
+                ver = ctx.get("version")
+                if ver is not None:     # the release that answered (context "version")
+                    versions.append((t, intern(str(ver)), rec[2]))
                 rid = ctx.get("read_id")
                 if rid is not None and exc is None:      # only what a read actually returned
                     for one in rid if isinstance(rid, (list, tuple)) else (rid,):
@@ -154,6 +158,8 @@ class Recorder:
         batch = {"n": intern.take_new(), "s": samples, "w": writes}
         if reads:
             batch["r"] = reads
+        if versions:
+            batch["v"] = versions
         return batch
 
 

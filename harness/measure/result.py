@@ -16,6 +16,7 @@ from harness.measure.metrics import Outage, PhaseMetrics
 from harness.measure.recovery import ErrorWindow, FaultRecovery
 from harness.measure.stalls import Stall
 from harness.measure.timeline import Step
+from harness.measure.versions import VersionSummary
 from harness.model.experiment import Experiment
 
 
@@ -155,6 +156,7 @@ class Result:
     interrupted: bool = False
     too_few_samples: bool = False           # fewer requests than experiment.min_samples
     monitoring: MonitorSummary | None = None  # detection per fault, alerts, probe samples
+    versions: VersionSummary | None = None  # which release answered (harness.measure.versions)
 
     @property
     def name(self) -> str:

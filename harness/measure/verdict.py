@@ -27,6 +27,8 @@ from typing import Sequence
 from harness.measure.audit import Durability, durability
 from harness.measure.detection import summarize as summarize_monitoring
 from harness.measure.metrics import PhaseMetrics, phase_with_operations
+from harness.measure.versions import VersionSummary
+from harness.measure.versions import summarize as summarize_versions
 from harness.measure.monitoring import monitor_outcome, probe_outcomes
 from harness.measure.omission import expected_interval
 from harness.measure.recovery import charged, error_window, recovery_bar, spans, time_to_recover
@@ -84,7 +86,7 @@ def _message(a: Assertion, measured: float, passed: bool, prefix: str) -> str:
 def _phase_value(metric: str, pm: PhaseMetrics) -> tuple[float | None, str]:
     """(value, why unknown) of a metric computed from one phase."""
     where = pm.name if pm.operation is None else f"{pm.name} named {pm.operation!r}"
-    if metric in ("availability", "error_rate", "throughput") and pm.requests == 0:
+    if metric in ("availability", "error_rate", "throughput", "failed_requests") and pm.requests == 0:
         return None, f"no requests in {where}"
     if metric.startswith("latency_") and pm.successes == 0:
         return None, f"no successful requests in {where}"
@@ -96,6 +98,7 @@ def _phase_value(metric: str, pm: PhaseMetrics) -> tuple[float | None, str]:
         "latency_p99": pm.latency_p99_s,
         "latency_max": pm.latency_max_s,
         "throughput": pm.throughput_rps,
+        "failed_requests": float(pm.requests - pm.successes),
         "longest_outage": pm.longest_outage.duration_s if pm.longest_outage else None,
         "longest_stall": pm.longest_stall.duration_s if pm.longest_stall else None,
     }[metric]
@@ -122,7 +125,8 @@ def _durability_value(metric: str, d: Durability) -> tuple[float | None, str]:
 
 
 def _check(a: Assertion, kind: str, scope: str, pm: PhaseMetrics | None, d: Durability,
-           faults: Sequence[FaultSummary], operations: Sequence[str]) -> AssertionOutcome:
+           faults: Sequence[FaultSummary], operations: Sequence[str],
+           versions: VersionSummary | None = None) -> AssertionOutcome:
     prefix = "" if kind == "slo" else f"{scope}: "
     key = a.key
 
@@ -165,7 +169,13 @@ def _check(a: Assertion, kind: str, scope: str, pm: PhaseMetrics | None, d: Dura
         detail = f"{inv.description}: {inv.value!r} {inv.op} {inv.expected!r}"
         return outcome(measured, passed, f"{prefix}{a.metric} {state} ({detail})"
                        + ("" if passed else f"; required {a.text}"))
-    if a.metric in AUDIT_METRICS:
+    if a.metric == "mixed_version_window":
+        if versions is None:
+            value, why = None, ("no request said which version answered it (the load profile "
+                                "puts it in the request's context as \"version\")")
+        else:
+            value, why = versions.mixed_window_s, ""
+    elif a.metric in AUDIT_METRICS:
         value, why = _durability_value(a.metric, d)
     elif pm is None:
         value, why = None, f"phase {scope} was not recorded"
@@ -244,17 +254,18 @@ def evaluate(record: RunRecord) -> Result:
                      consumes=bool(spec is not None and spec.consumes))
 
     mon = summarize_monitoring(record)
+    vers = summarize_versions(record.versions, t0, t_end)
     outcomes: list[AssertionOutcome] = []
     for a in exp.slo:
         if a.metric in MONITOR_METRICS:
             outcomes.append(monitor_outcome(a, "slo", mon))
             continue
         scope = "overall" if a.phase is None else phase_name(a.phase)
-        outcomes.append(_check(a, "slo", scope, by_name.get(scope), dur, faults, operations))
+        outcomes.append(_check(a, "slo", scope, by_name.get(scope), dur, faults, operations, vers))
     recorded = [s for s in STEADY_SCOPES if s in by_name] or ["baseline"]
     for a in exp.steady_state:
         for scope in ([a.phase] if a.phase else recorded):
-            outcomes.append(_check(a, "steady_state", scope, by_name.get(scope), dur, faults, operations))
+            outcomes.append(_check(a, "steady_state", scope, by_name.get(scope), dur, faults, operations, vers))
     first_fault = min((f.injected_t for f in record.faults), default=None)
     outcomes.extend(probe_outcomes(exp.probes, mon, record.phases,
                                    None if first_fault is None else first_fault - t0, t0))
@@ -301,4 +312,5 @@ def evaluate(record: RunRecord) -> Result:
         interrupted=record.interrupted,
         too_few_samples=overall.requests < exp.min_samples,
         monitoring=mon,
+        versions=vers,
     )

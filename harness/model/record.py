@@ -62,6 +62,16 @@ class ReadRecord:
     t: float
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """Which release of the system answered one request (`context={"version": ...}`, set by
+    the profile from the answer, e.g. the reference's X-App-Version header)."""
+
+    t: float                        # when the request started (same as its Sample.t)
+    version: str
+    ok: bool
+
+
 @dataclass(frozen=True)
 class InvariantReading:
     """One named invariant as read back: a value and what it should be (unknown on error)."""
@@ -116,3 +126,4 @@ class RunRecord:
     harness_error: str | None = None  # a HarnessError message: verdict ERROR whatever was measured
     interrupted: bool = False
     monitoring: "MonitorRecord | None" = None  # alerts and probe samples (harness.model.monitoring)
+    versions: tuple[VersionRecord, ...] = ()    # which release answered, when the profile says

@@ -22,6 +22,7 @@ from harness.measure.verdict import format_value
 from harness.report.compare import MetricDelta, compare_docs, _fmt, _fmt_delta
 from harness.report.files import atomic_write_text
 from harness.report.results import ResultsFileError, load_results
+from harness.report.versions import versions_figure
 
 REPORT_FILE = "report.html"
 TEMPLATE = "report.html.j2"
@@ -340,6 +341,7 @@ def render_html(results_json: dict[str, Any], baseline: dict[str, Any] | None) -
     sections = [
         {"run": run, "figure": _figure_html(_figure(run), f"timeline-{k}"),
          "operations_figure": _figure_html(_operations_figure(run), f"operations-{k}"),
+         "versions_figure": _figure_html(versions_figure(run), f"versions-{k}"),
          "config_yaml": _config_yaml(run),
          # a trial is judged in its set: a baseline comparison of one trial would mislead
          "baseline": cmp.get("rows", {}).get(run["experiment"]) if cmp and run.get("run_id") not in trial_of else None,

@@ -26,6 +26,7 @@ from harness.measure.result import Result, worst_verdict
 from harness.measure.timeline import STEP_S
 from harness.measure.trialset import TrialSet
 from harness.report.files import atomic_write_text
+from harness.report.versions import versions_json
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -116,6 +117,7 @@ def run_to_json(r: Result) -> dict[str, Any]:
         ],
         "durability": plain(r.durability),
         "monitoring": _monitoring(r),
+        "versions": versions_json(r.versions),
         "assertions": [{"name": a.name, "key": a.key, **plain(a)} for a in r.assertions],
         "notes": plain(r.notes),
         "timeline": {

@@ -56,6 +56,7 @@ class _Run:
         self.samples: list[Sample] = []
         self.writes: tuple[WriteRecord, ...] = ()
         self.reads: tuple[ReadRecord, ...] = ()
+        self.versions: tuple = ()           # VersionRecord: which release answered
         self.notes: list[Note] = []
         self.aborted: str | None = None
         self.audit: AuditSnapshot | None = None
@@ -79,7 +80,8 @@ class _Run:
             faults=fault_events, writes=tuple(self.writes), reads=tuple(self.reads),
             audit=self.audit, notes=tuple(notes),
             aborted=self.aborted, harness_error=harness_error, interrupted=self.interrupted,
-            monitoring=self.monitoring)
+            monitoring=self.monitoring,
+            versions=tuple(v for v in self.versions if self.t0 <= v.t <= t_end))
 
 
 def run_experiment(
@@ -205,6 +207,7 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
         run.samples.extend(load.poll_final())
         run.writes = load.writes()
         run.reads = load.reads()
+        run.versions = load.versions()
         if target.durability is not None:
             run.audit = read_back(target.durability, stack, endpoints)
             failed = [run.audit.error] if run.audit.error else []

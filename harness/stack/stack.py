@@ -34,7 +34,7 @@ from harness import INSTANCE_LABEL, OWNER_LABEL, RUN_LABEL, SERVICE_LABEL, TARGE
 from harness.errors import HarnessError, NameCollision, StackError
 from harness.model.target import LinkSpec, ServiceSpec, Target
 from harness.runid import DETACHED, new_run_id, owner_token
-from harness.stack import janitor
+from harness.stack import janitor, upgrade
 from harness.stack.addressing import AddressPlan, candidate_subnets, pools_from_info, used_subnets
 from harness.stack.engine import connect, docker_errors
 from harness.stack.reach import LOOPBACK, publish_ip_for
@@ -108,6 +108,7 @@ class Stack:
         self._reaper: Reaper | None = None
         self._containers: dict[str, Container] = {}
         self._handles: dict[str, Instance] = {}
+        self._greens: dict[str, Container] = {}     # blue-green upgrades (harness.stack.upgrade)
         self._ingress_ports: dict[str, int] = {}     # link name → 127.0.0.1 port on the host
         self._ingress_direct: dict[str, str] = {}    # link name → Toxiproxy's own address:port
         self._up = False
@@ -329,20 +330,23 @@ class Stack:
         for (svc, _), container in zip(jobs, created):
             self._wait_healthy(container, deadline, until_exit=svc.name in one_shot)
 
-    def _create_instance(self, svc: ServiceSpec, instance: str) -> Container:
+    def _create_instance(self, svc: ServiceSpec, instance: str, image: str | None = None,
+                         ports: dict[str, tuple[str, int]] | None = None) -> Container:
+        """`image` and `ports`: a replacement's (harness.stack.upgrade), else the service's."""
         nets = self._network_names()
         keys = self.nets[svc.name]
         if not keys:
             raise StackError(f"service {svc.name} has no networks")
         container = self._create(
             name=self.object_name(instance),
-            image=self.image_overrides.get(svc.name, svc.image),
+            image=image or self.image_overrides.get(svc.name, svc.image),
             network=nets[keys[0]],
             aliases=_aliases(svc, instance),
             ipv4_address=self.plan.ip(instance, keys[0]),
             # A port chosen now, not by Docker at start: a killed and restarted instance must
             # come back on the same address, or load and the audit would lose it.
-            ports={f"{p.container_port}/{p.protocol}": (self.publish_ip, p.host_port or _free_port()) for p in svc.ports},
+            ports=ports if ports is not None else
+            {f"{p.container_port}/{p.protocol}": (self.publish_ip, p.host_port or _free_port()) for p in svc.ports},
             **container_options(svc, instance, volume_name=self.volume_name,
                                 labels=self.labels(service=svc.name, instance=instance)),
         )
@@ -508,6 +512,36 @@ class Stack:
 
     def links(self) -> tuple[LinkSpec, ...]:
         return self.target.links
+
+    # ─────────── upgrades: service.upgrade (the how is in harness.stack.upgrade) ───────────
+
+    # For harness.stack.upgrade, which cannot import this module (it is imported by it).
+    remove_container = staticmethod(lambda c: _remove_container(c))
+    aliases = staticmethod(lambda svc, instance: _aliases(svc, instance))
+
+    def image_present(self, image: str) -> bool:
+        return upgrade.image_present(self, image)
+
+    def replace_instance(self, instance: str, image: str, grace_s: float) -> None:
+        upgrade.replace(self, instance, image, grace_s)
+
+    def add_green(self, instance: str, image: str) -> Instance:
+        upgrade.add_green(self, instance, image)
+        return upgrade.green_handle(self, instance)
+
+    def switch_to_green(self, instance: str) -> float:
+        return upgrade.switch_to_green(self, instance)
+
+    def retire_blue(self, instance: str, grace_s: float) -> None:
+        upgrade.retire_blue(self, instance, grace_s)
+
+    def remove_green(self, instance: str) -> None:
+        upgrade.remove_green(self, instance)
+
+    def log_tail(self, instance: str, lines: int = 5) -> str:
+        """The last lines an instance (or a green one) logged, for error messages."""
+        c = self._containers.get(instance) or self._greens.get(instance)
+        return "(no such container)" if c is None else _log_tail(c, lines)
 
 
 def _one_shot(target: Target) -> set[str]:

@@ -8,7 +8,8 @@ Self-contained (no harness imports). The harness sets:
 Client-side failover: each user prefers one LB (spread round-robin) and, on a connection
 error or timeout, retries once on the next LB with the same Idempotency-Key, then sticks to
 the LB that worked. Every transfer attempt fires with context={"write_id": key} so the harness
-can match it against the audit; a request counts as failed unless its status is 2xx.
+can match it against the audit; a request counts as failed unless its status is 2xx. The
+answering release (the X-App-Version header) goes in the context as "version".
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class Ledger(FastHttpUser):
             base = self.endpoints[self.current]
             with self.client.request(method, base + path, name=name, catch_response=True, **kwargs) as resp:
                 code = resp.status_code or 0
+                # Which release answered (the harness's mixed-version window), in the request's
+                # context like write ids; absent when the app does not say.
+                version = resp.headers.get("X-App-Version") if resp.headers else None
+                if version:
+                    resp.request_meta["context"]["version"] = version
                 if 200 <= code < 300:
                     resp.success()
                     return
@@ -72,7 +78,8 @@ class Ledger(FastHttpUser):
         key = str(uuid.uuid4())
         self._send(
             "POST", "/transfers", "transfer",
-            json={"from": src, "to": dst, "amount": random.randint(1, 5)},
+            # A memo: version 2 stores it, version 1 ignores it (both serve during an upgrade).
+            json={"from": src, "to": dst, "amount": random.randint(1, 5), "memo": "load"},
             headers={"Idempotency-Key": key},
             context={"write_id": key},
         )

@@ -48,6 +48,10 @@ class Config:
     probe_interval_s: float = 0.5
     # Redis and Sentinel require a password (LEDGER_REDIS_PASSWORD); empty: no AUTH is sent.
     redis_password: str = ""
+    # The release (LEDGER_APP_VERSION, from the image's APP_VERSION build arg): 1 or 2.
+    # Every answer carries it in X-App-Version. Version 2 adds a `memo` to transfers (stored
+    # in the transfer record, answered back); see web.py and store.py for the overlap rules.
+    app_version: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Config":
@@ -86,7 +90,10 @@ class Config:
             threads=max(1, num("LEDGER_THREADS", d.threads, int)),
             probe_interval_s=num("LEDGER_PROBE_INTERVAL_S", d.probe_interval_s),
             redis_password=env.get("LEDGER_REDIS_PASSWORD", ""),
+            app_version=num("LEDGER_APP_VERSION", d.app_version, int),
         )
+        if cfg.app_version not in (1, 2):
+            raise ConfigError(f"LEDGER_APP_VERSION must be 1 or 2, not {cfg.app_version}")
         if cfg.wait_replicas and cfg.redis_timeout_s * 1000 <= cfg.wait_timeout_ms + 100:
             raise ConfigError(
                 "LEDGER_REDIS_TIMEOUT_S must exceed LEDGER_WAIT_TIMEOUT_MS by 100 ms or more, "

@@ -19,7 +19,8 @@ def tx_key(idempotency_key: str) -> str:
     return f"ledger:tx:{idempotency_key}"
 
 
-# KEYS: tx:<key>, balances, txlog     ARGV: key, from, to, amount, now_ms
+# KEYS: tx:<key>, balances, txlog     ARGV: key, from, to, amount, now_ms[, memo (version 2)]
+# A replay compares from/to/amount only, so either version replays the other's record.
 # Returns {status, json}: 0 new answer, 1 replay of the stored answer, 2 unknown account,
 # 3 the key was used before for a different transfer.
 TRANSFER = r"""
@@ -41,6 +42,10 @@ if not fb or not tb then
   return {2, ''}
 end
 local answer = {id = ARGV[1], from = ARGV[2], to = ARGV[3], amount = amount, at_ms = tonumber(ARGV[5])}
+-- Version 2 passes a memo (ARGV[6]); version 1 passes none and its records have no memo.
+if ARGV[6] then
+  answer['memo'] = ARGV[6]
+end
 if tonumber(fb) < amount then
   answer['status'] = 'rejected'
   answer['reason'] = 'insufficient_funds'

@@ -96,13 +96,24 @@ class Ledger:
             time.sleep(budget.backoff(attempt))
             attempt += 1
 
-    def transfer(self, key: str, src: str, dst: str, amount: int, started: float) -> Answer:
+    def _v2(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A transfer record as version 2 answers it: records written by version 1 have no
+        memo (read as ""). Version 1 answers records as stored and never looks at a memo."""
+        if self.cfg.app_version >= 2 and "status" in record:
+            return {**record, "memo": record.get("memo", "")}
+        return record
+
+    def transfer(self, key: str, src: str, dst: str, amount: int, started: float,
+                 memo: str | None = None) -> Answer:
         budget = Budget(self.cfg.write_budget_s, started)
+        args: list[Any] = [key, src, dst, amount, int(time.time() * 1000)]
+        if self.cfg.app_version >= 2:
+            args.append(memo or "")
         try:
             code, raw = self._write(
                 budget, scripts.TRANSFER,
                 [scripts.tx_key(key), scripts.BALANCES, scripts.TXLOG],
-                [key, src, dst, amount, int(time.time() * 1000)],
+                args,
             )
         except Unavailable as e:
             self.metrics.inc("ledger_transfers_total", result="unknown")
@@ -111,7 +122,7 @@ class Ledger:
         code = int(code)
         if code == 2:
             return Answer(404, {"error": "unknown account"})
-        body = json.loads(raw)
+        body = self._v2(json.loads(raw))
         if code == 3:
             return Answer(422, {"error": "idempotency key reused with a different transfer", "original": body})
         replayed = code == 1
@@ -193,7 +204,7 @@ class Ledger:
             ids = c.lrange(scripts.TXLOG, start, end) if end >= 0 else []
             ids.reverse()
             raw = c.mget([scripts.tx_key(i) for i in ids]) if ids else []
-            return total, [json.loads(r) for r in raw if r]
+            return total, [self._v2(json.loads(r)) for r in raw if r]
 
         try:
             (total, items), stale = self._read(budget, page, True)

@@ -23,6 +23,7 @@ log = logging.getLogger("ledger.web")
 KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 ACCOUNT_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_AMOUNT = 10**12
+MAX_MEMO = 140
 
 
 class State:
@@ -40,6 +41,7 @@ class State:
         self.replica_ok = False
         self.draining = False
         self.inflight = 0
+        self.version_header = str(cfg.app_version)
 
     @property
     def ready(self) -> bool:
@@ -74,6 +76,8 @@ async def accounting(request: web.Request, handler):
     try:
         resp = await handler(request)
         status = resp.status
+        # Which release answered: load generators record it per request (mixed-version window).
+        resp.headers["X-App-Version"] = st.version_header
         if st.draining:
             # Tell keep-alive peers (HAProxy) to stop reusing this connection.
             resp.force_close()
@@ -126,7 +130,12 @@ async def create_transfer(request: web.Request) -> web.Response:
         return _bad("amount must be a positive integer")
     if src == dst:
         return _bad("from and to must differ")
-    return _json(await st.run(st.ledger.transfer, key, src, dst, amount, started))
+    memo = None
+    if st.cfg.app_version >= 2:     # version 1 ignores a memo, as it ignores any other field
+        memo = body.get("memo", "")
+        if not isinstance(memo, str) or len(memo) > MAX_MEMO:
+            return _bad(f"memo must be a string of at most {MAX_MEMO} characters")
+    return _json(await st.run(st.ledger.transfer, key, src, dst, amount, started, memo))
 
 
 async def list_transfers(request: web.Request) -> web.Response:
