@@ -142,7 +142,7 @@ class Recorder:
             if ctx:
                 wid = ctx.get("write_id")
                 if wid is not None:
-                    writes.append((str(wid), 0 if exc is not None else 1, t))
+                    writes.append((str(wid), 0 if exc is not None else 1, t, now))
                 rid = ctx.get("read_id")
                 if rid is not None and exc is None:      # only what a read actually returned
                     for one in rid if isinstance(rid, (list, tuple)) else (rid,):
