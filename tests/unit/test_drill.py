@@ -293,3 +293,68 @@ def test_a_target_without_backup_is_drilled_and_says_so(tmp_path: Path) -> None:
     r = build("drill.restore", {}, ctx.target).inject(ctx)
     assert "fresh, empty" in r.revert()
     assert ("start", "db") in stack.log and not any(e[0] == "copy_in" for e in stack.log)
+
+
+# ─────────────────────────── files through the engine's tar stream ───────────────────────────
+
+class TarContainer:
+    """get_archive / put_archive as the engine answers them: a tar stream of what `path` is."""
+
+    def __init__(self, members: list):
+        self.members = members
+        self.put: list = []
+
+    def get_archive(self, path, chunk_size=None):
+        import io
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:") as tar:
+            for info, body in self.members:
+                tar.addfile(info, io.BytesIO(body) if body is not None else None)
+        data = buf.getvalue()
+        return iter([data[i:i + 1000] for i in range(0, len(data), 1000)]), {"size": len(data)}
+
+    def put_archive(self, path, data):
+        self.put.append((path, data))
+        return True
+
+
+def _member(name: str, body: bytes | None = None, kind: bytes | None = None):
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    if kind is not None:
+        info.type, info.linkname = kind, "/etc/passwd"
+    else:
+        info.size = len(body or b"")
+    return info, body
+
+
+def test_copy_out_keeps_one_regular_file_and_copy_in_puts_it_back(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from harness.stack.archive import copy_in, copy_out
+
+    c = TarContainer([_member("dump.rdb", b"REDIS0010" * 500)])
+    assert copy_out(c, "redis-1", "/data/dump.rdb", tmp_path / "dump.rdb", 5.0) == 4500
+    assert (tmp_path / "dump.rdb").read_bytes() == b"REDIS0010" * 500
+    assert not list(tmp_path.glob("*.part"))
+    copy_in(c, "redis-1", tmp_path / "dump.rdb", "/data/restore.rdb", 5.0)
+    [(where, data)] = c.put
+    [m] = tarfile.open(fileobj=io.BytesIO(data)).getmembers()
+    assert (where, m.name, m.size, m.mode) == ("/data", "restore.rdb", 4500, 0o644)
+
+
+@pytest.mark.parametrize("members", [
+    [_member("dump.rdb", kind=b"2")],                       # a symlink: never followed
+    [_member("data", kind=b"5")],                           # a directory
+    [_member("a", b"1"), _member("b", b"2")],               # more than one file
+])
+def test_copy_out_refuses_anything_but_one_regular_file(tmp_path: Path, members) -> None:
+    from harness.stack.archive import copy_out
+
+    with pytest.raises(FaultError, match="not one regular file"):
+        copy_out(TarContainer(members), "redis-1", "/data/x", tmp_path / "x", 5.0)
+    assert not (tmp_path / "x").exists()
