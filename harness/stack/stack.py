@@ -111,6 +111,7 @@ class Stack:
         self._ingress_ports: dict[str, int] = {}     # link name → 127.0.0.1 port on the host
         self._ingress_direct: dict[str, str] = {}    # link name → Toxiproxy's own address:port
         self._bindings: dict[str, dict[str, tuple[str, int]]] = {}   # removed instance → its ports
+        self._images: dict[str, str] = {}            # removed instance → the image id it ran
         self._up = False
         self.nets = service_networks(target)          # service → network keys (with attachments)
         self.plan = AddressPlan()
@@ -331,14 +332,15 @@ class Stack:
             self._wait_healthy(container, deadline, until_exit=svc.name in one_shot)
 
     def _create_instance(self, svc: ServiceSpec, instance: str, start: bool = True,
-                         ports: dict[str, tuple[str, int]] | None = None) -> Container:
+                         ports: dict[str, tuple[str, int]] | None = None,
+                         image: str | None = None) -> Container:
         nets = self._network_names()
         keys = self.nets[svc.name]
         if not keys:
             raise StackError(f"service {svc.name} has no networks")
         container = self._create(
             name=self.object_name(instance),
-            image=self.image_overrides.get(svc.name, svc.image),
+            image=image or self.image_overrides.get(svc.name, svc.image),
             network=nets[keys[0]],
             aliases=_aliases(svc, instance),
             ipv4_address=self.plan.ip(instance, keys[0]),
@@ -481,6 +483,9 @@ class Stack:
         self._bindings[instance] = {
             port: (b[0].get("HostIp") or self.publish_ip, int(b[0]["HostPort"]))
             for port, b in ((container.attrs.get("HostConfig") or {}).get("PortBindings") or {}).items() if b}
+        # The image it ran, by id: a tag may have moved since the run started (another build), and
+        # a restore brings back the same software, not whatever the tag names now.
+        self._images[instance] = container.attrs.get("Image") or ""
         if self.interposer is not None:
             self.interposer.stopping(instance)
         self._handles.pop(instance, None)
@@ -501,7 +506,7 @@ class Stack:
 
     def recreate_instance(self, instance: str) -> Instance:
         """A fresh container for an instance removed by `remove_instance`: same name, addresses
-        and published ports, this run's labels, empty volumes; created, *not started* (a restore
+        and published ports, the image it ran (by id), this run's labels, empty volumes; created, *not started* (a restore
         copies files in first). Registered on the undo stack like every container."""
         svc = self.target.service_of(instance)
         for vol in self.target.volumes:
@@ -511,7 +516,8 @@ class Stack:
                     created = self.client.volumes.create(
                         name=name, driver="local", labels={**dict(vol.labels), **self.labels()})
                 self.undo.push(f"remove volume {name}", lambda v=created: _remove_volume(v))
-        self._create_instance(svc, instance, start=False, ports=self._bindings.get(instance))
+        self._create_instance(svc, instance, start=False, ports=self._bindings.get(instance),
+                              image=self._images.get(instance) or None)
         return self.instance(instance)
 
     def proxied_paths(self, client: str, upstream: str) -> list[tuple[str, int]]:
