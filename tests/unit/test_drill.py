@@ -358,3 +358,39 @@ def test_copy_out_refuses_anything_but_one_regular_file(tmp_path: Path, members)
     with pytest.raises(FaultError, match="not one regular file"):
         copy_out(TarContainer(members), "redis-1", "/data/x", tmp_path / "x", 5.0)
     assert not (tmp_path / "x").exists()
+
+
+# ───────────────────────────── judged and shown: verdict, results.json, report ─────────────────────────────
+
+def test_a_drill_run_is_judged_written_and_drawn(tmp_path: Path) -> None:
+    import json
+
+    from harness.measure import evaluate
+    from harness.measure.synthetic import ledger_snapshot, make_experiment, make_record, steady_samples
+    from harness.report import write_reports
+
+    t0 = 1000.0
+    samples = steady_samples(t0, t0 + 40.0, 50, fails=lambda t, lat: t0 + 16.0 <= t < t0 + 23.0)
+    writes = [w(i, t0 + 1.0 + i * 0.1, t0 + 1.05 + i * 0.1) for i in range(80)]
+    writes += [w(200 + i, t0 + 10.5 + i * 0.1, t0 + 10.55 + i * 0.1) for i in range(50)]
+    held = [x.id for x in writes[:80]]
+    events = [FaultEvent(e.fault, e.action, e.targets, e.injected_t + t0, None, e.detail,
+                         issued_t=e.issued_t + t0, marks=tuple((k, v + t0) for k, v in e.marks))
+              for e in _events({"consistent_from": 10.0, "consistent_to": 10.4})]
+    slo = tuple(Assertion(m, op, v, text) for m, op, v, text in [
+        ("lost_writes_before_backup", "==", 0, "== 0"), ("rpo_writes", "<=", 49, "<= 49"),
+        ("rto", "<=", 10.0, "<= 10s"), ("rpo", "<=", 8.0, "<= 8s")])
+    exp = make_experiment("drill", duration_s=40.0, slo=slo)
+    record = make_record(samples, experiment=exp, t0=t0, t_end=t0 + 40.0, faults=events, writes=writes,
+                         audit=ledger_snapshot(held, 1, 1), run_id="r-drill")
+    result = evaluate(record)
+    by = {o.metric: o for o in result.assertions}
+    assert by["lost_writes_before_backup"].passed and by["rto"].passed and by["rpo"].passed
+    assert by["rpo_writes"].passed is False and by["rpo_writes"].measured == 50   # 50 lost: the bar was 49
+    assert result.verdict.value == "FAIL"
+    write_reports([result], [record], tmp_path)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    d = doc["runs"][0]["drill"]
+    assert (d["rpo_writes"], d["lost_writes_before_backup"], d["after"]["acked"]) == (50, 0, 50)
+    html = (tmp_path / "report.html").read_text()
+    assert "Backup and restore drill" in html and "disaster" in html and "RTO" in html
