@@ -57,7 +57,10 @@ def test_restore_drill_loses_exactly_what_came_after_the_backup(docker_client, t
     assert d.rpo_writes == len(after) == d.after.acked          # exactly what the load recorded
     assert d.after.kept == 0
     assert d.lost_writes_after_restore == 0 and d.after_restore.acked > 0   # writes resumed
-    assert d.rpo_s is not None and 3.0 < d.rpo_s < 7.0           # ~5 s between backup and disaster
+    # RPO in time: the consistent point to the last write acknowledged before the disaster (at
+    # least the 5 s between the two; more when a loaded machine slows the backup down).
+    last = max(w.acked_at for w in acked if w.acked_at <= disaster)
+    assert d.rpo_s == pytest.approx(last - c_from, abs=1e-5) and d.rpo_s > 4.0
     assert d.rto_s is not None and d.restored_s is not None
     assert result.durability.money_conserved is True
     assert result.verdict.value == "PASS", result.reasons

@@ -394,3 +394,22 @@ def test_a_drill_run_is_judged_written_and_drawn(tmp_path: Path) -> None:
     assert (d["rpo_writes"], d["lost_writes_before_backup"], d["after"]["acked"]) == (50, 0, 50)
     html = (tmp_path / "report.html").read_text()
     assert "Backup and restore drill" in html and "disaster" in html and "RTO" in html
+
+
+def test_an_instance_late_to_be_healthy_fails_the_restore_but_the_rest_is_started(tmp_path: Path) -> None:
+    body = BASE.replace("db-primary: {members: [db]}", "db-primary: {members: [db]}") + BACKUP + \
+        RESTORE + "      - start: {instances: [web-1, web-2], timeout: 10s}\n"
+    ctx, stack = _ctx(tmp_path, body)
+
+    class Late(FakeInst):
+        def wait_healthy(self, timeout_s):
+            if self.name == "db":
+                raise FaultError("db not healthy 10 s after restart (status starting)")
+
+    stack.instance = lambda name: Late(name, stack.log, stack.outputs)      # type: ignore[method-assign]
+    build("drill.backup", {}, ctx.target).inject(ctx)
+    build("drill.disaster", {"destroy": ["db", "web"]}, ctx.target).inject(ctx)
+    r = build("drill.restore", {}, ctx.target).inject(ctx)
+    assert "restore failed: db not healthy" in r.revert()
+    assert "restore_failed" in r.marks and "restored" not in r.marks
+    assert {("start", "web-1"), ("start", "web-2")} <= {e[:2] for e in stack.log}
