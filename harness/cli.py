@@ -199,8 +199,8 @@ def _run_suite(experiments, report_root: Path, overrides, args, pacer=None, keep
             for exp in experiments:
                 try:
                     record, result = run_experiment(
-                        exp, events=events, image_overrides=overrides, pacer=pacer, keep_stack=keep_stack
-                    )
+                        exp, events=events, image_overrides=overrides, pacer=pacer, keep_stack=keep_stack,
+                        artifacts_dir=run_dir / "artifacts")
                 except InputError as exc:   # validated before any Docker call: here it is our bug
                     raise HarnessError(f"input problem found only during the run: {exc}") from exc
                 records.append(record)

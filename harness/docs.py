@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from harness.faults import actions
-from harness.model.assertions import AUDIT_METRICS, METRICS, MONITOR_METRICS, VERSION_METRICS
+from harness.model.assertions import AUDIT_METRICS, DRILL_METRICS, METRICS, MONITOR_METRICS, VERSION_METRICS
 from harness.model.compose import KEYS, TOP_KEYS
 from harness.model.probes import DEFAULT_MODE, KINDS, MODES
 
@@ -46,7 +46,8 @@ def metric_table() -> str:
     for metric, kind in METRICS.items():
         note = " (needs the target's durability read-back)" if metric in AUDIT_METRICS else \
             " (slo only; needs the target's x-continuum.monitoring)" if metric in MONITOR_METRICS else \
-            " (whole run; needs `version` in the requests' context)" if metric in VERSION_METRICS else ""
+            " (whole run; needs `version` in the requests' context)" if metric in VERSION_METRICS else \
+            " (slo only; a drill: needs a `drill.disaster` fault)" if metric in DRILL_METRICS else ""
         rows.append(f"| `{metric}` | {kind} | {UNITS[kind]}{note} |")
     rows.append("| *an invariant's name* | invariant | `\"== 1\"`: 1 when the target's named invariant "
                 "holds, 0 when not (`x-continuum.durability.invariants`; the ledger's is "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Protocol, get_args, get_origin
 
 from pydantic import Field
@@ -121,6 +122,10 @@ class FaultContext:
     on_role: Callable[[Any], None] | None = None
     answers: list[Any] = field(default_factory=list)
     fault_name: str | None = None   # the fault being applied (set by the orchestrator)
+    # Where a fault keeps files (a backup's snapshot): the run's folder when the CLI runs it.
+    artifacts: Path | None = None
+    # What one fault hands a later one in the same run (a backup's files to the restore).
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> "Target":
@@ -170,6 +175,9 @@ class Injection:
     # any read-back, so a fault's measured window is the window the system actually saw.
     applied_t: float = field(default_factory=time.monotonic)
     restored_t: float | None = None
+    # Named instants on the run's clock (FaultEvent.marks), filled by the action, even one that
+    # runs in the background: read when its event is recorded.
+    marks: dict[str, float] = field(default_factory=dict)
 
     @property
     def reversible(self) -> bool:

@@ -371,7 +371,9 @@ class LoadGenerator:
             tab = strings.strings
             samples = [Sample(r[0], r[1], bool(r[2]), tab[r[3]], tab[r[4]], r[5] if len(r) > 5 else None)
                        for r in body["s"]]
-            writes = [WriteRecord(wid, "acked" if ok else "unknown", t) for wid, ok, t in body["w"]]
+            # [id, ok, start, end]; the end (when the answer came) is absent from older workers.
+            writes = [WriteRecord(w[0], "acked" if w[1] else "unknown", w[2], w[3] if len(w) > 3 else None)
+                      for w in body["w"]]
             reads = [ReadRecord(rid, t) for rid, t in body.get("r", ())]
             versions = [VersionRecord(t, tab[v], bool(ok)) for t, v, ok in body.get("v", ())]
             with self._lock:

@@ -17,7 +17,7 @@ Kinds and payloads:
 ``R`` ready  {"pid", "t_start" (monotonic s, when users started), "users", "spawn_rate",
              "user_class", "mode", "rate", "locust"}
 ``B`` batch  {"n": [new strings], "s": [[t, latency_s, ok, name_i, error_i(, due_t)], ...],
-             "w": [[write_id, ok, t], ...], "r": [[read_id, t], ...],
+             "w": [[write_id, ok, t, t_end], ...], "r": [[read_id, t], ...],
              "v": [[t, version_i, ok], ...], "u": users running}
              Sent every flush interval even when empty (a heartbeat carrying "u").
              Strings (request names and error classes) are interned per stream: each batch

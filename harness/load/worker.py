@@ -143,7 +143,7 @@ class Recorder:
             if ctx:
                 wid = ctx.get("write_id")
                 if wid is not None:
-                    writes.append((str(wid), 0 if exc is not None else 1, t))
+                    writes.append((str(wid), 0 if exc is not None else 1, t, now))
                 ver = ctx.get("version")
                 if ver is not None:     # the release that answered (context "version")
                     versions.append((t, intern(str(ver)), rec[2]))

@@ -107,6 +107,14 @@ def invariant_of(r: InvariantReading) -> Invariant:
     return Invariant(r.name, holds, r.value, r.expected, r.op, r.description, err)
 
 
+def present_ids(audit: AuditSnapshot | None, reads: Sequence[ReadRecord] = ()) -> frozenset[str] | None:
+    """The ids the system was seen to hold: the read-back's and those read during the run;
+    None (unknown, never empty) when the read-back gave no ids. Shared with harness.measure.rpo."""
+    if audit is None or audit.ids is None:
+        return None
+    return frozenset(audit.ids) | {r.id for r in reads}
+
+
 def durability(writes: Sequence[WriteRecord], audit: AuditSnapshot | None,
                reads: Sequence[ReadRecord] = (), *, consumes: bool = False) -> Durability:
     attempted = {w.id for w in writes}
@@ -120,7 +128,7 @@ def durability(writes: Sequence[WriteRecord], audit: AuditSnapshot | None,
     if audit is None or audit.ids is None:
         return Durability(audited=False, **base)
     held = Counter(audit.ids)
-    present = set(held) | set(run_reads)
+    present = set(present_ids(audit, reads) or ())
     # Repeats within one source are duplicates; across the two only when the read-back
     # consumes (a drain), because a set read-back lists again what was read during the run.
     seen = held + run_reads if consumes else Counter({i: max(held[i], run_reads[i]) for i in present})

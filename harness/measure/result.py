@@ -14,6 +14,7 @@ from harness.measure.audit import Durability
 from harness.measure.detection import MonitorSummary
 from harness.measure.metrics import Outage, PhaseMetrics
 from harness.measure.recovery import ErrorWindow, FaultRecovery
+from harness.measure.rpo import DrillSummary
 from harness.measure.stalls import Stall
 from harness.measure.timeline import Step
 from harness.measure.versions import VersionSummary
@@ -157,6 +158,7 @@ class Result:
     too_few_samples: bool = False           # fewer requests than experiment.min_samples
     monitoring: MonitorSummary | None = None  # detection per fault, alerts, probe samples
     versions: VersionSummary | None = None  # which release answered (harness.measure.versions)
+    drill: DrillSummary | None = None       # a backup and restore drill's RTO and RPO (harness.measure.rpo)
 
     @property
     def name(self) -> str:

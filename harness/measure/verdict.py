@@ -31,6 +31,7 @@ from harness.measure.versions import VersionSummary
 from harness.measure.versions import summarize as summarize_versions
 from harness.measure.monitoring import monitor_outcome, probe_outcomes
 from harness.measure.omission import expected_interval
+from harness.measure.rpo import DrillSummary, summarize_drill
 from harness.measure.recovery import charged, error_window, recovery_bar, spans, time_to_recover
 from harness.measure.result import (
     AssertionOutcome,
@@ -42,7 +43,7 @@ from harness.measure.result import (
 )
 from harness.measure.timeline import Timeline
 from harness.model import AUDIT_METRICS, METRICS, MONITOR_METRICS, Assertion, RunRecord
-from harness.model.assertions import STEADY_PHASES
+from harness.model.assertions import DRILL_METRICS, STEADY_PHASES
 
 _NEGATION = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!="}
 STEADY_SCOPES = STEADY_PHASES
@@ -189,6 +190,29 @@ def _check(a: Assertion, kind: str, scope: str, pm: PhaseMetrics | None, d: Dura
     return outcome(value, passed, _message(a, value, passed, prefix))
 
 
+def drill_outcome(a: Assertion, drill: DrillSummary | None) -> AssertionOutcome:
+    """A drill metric (harness.measure.rpo). No recovery point (no backup, a failed backup) and
+    an SLO never met again are FAILs with their reason; anything else unmeasured is unknown."""
+    def outcome(measured: float | None, passed: bool | None, message: str) -> AssertionOutcome:
+        return AssertionOutcome("slo", "overall", a.metric, a.op, a.threshold, a.text, measured,
+                                passed, message, METRICS.get(a.metric, ""), None, None)
+
+    if drill is None:
+        return outcome(None, None, f"{a.metric} unknown: no drill fault ran (required {a.text})")
+    value, why = drill.value(a.metric)
+    if value is None:
+        failed = (a.metric == "rto" and drill.disaster_s is not None) or (
+            a.metric in ("rpo", "rpo_writes") and (not drill.backup_declared or drill.backup_error))
+        if failed:
+            return outcome(None, False, f"{a.metric}: {why}; required {a.text}")
+        return outcome(None, None, f"{a.metric} unknown: {why} (required {a.text})")
+    passed = a.holds(value)
+    message = _message(a, value, passed, "")
+    if not drill.backup_declared and a.metric == "lost_writes_before_backup" and not passed:
+        message += " (the target declares no backup: x-continuum.backup)"
+    return outcome(value, passed, message)
+
+
 def _intervals(record: RunRecord, tl: Timeline, operations: Sequence[str]) -> dict[str | None, float | None]:
     """Closed-loop users' expected interval between requests (all, and per operation), from the
     baseline's pace: users / requests per second. Open-loop samples carry their due times and
@@ -255,10 +279,15 @@ def evaluate(record: RunRecord) -> Result:
 
     mon = summarize_monitoring(record)
     vers = summarize_versions(record.versions, t0, t_end)
+    drill = summarize_drill(record.faults, record.writes, record.audit, record.reads, tl, t0, t_end,
+                            exp.slo, exp.recovery_window_s)
     outcomes: list[AssertionOutcome] = []
     for a in exp.slo:
         if a.metric in MONITOR_METRICS:
             outcomes.append(monitor_outcome(a, "slo", mon))
+            continue
+        if a.metric in DRILL_METRICS:
+            outcomes.append(drill_outcome(a, drill))
             continue
         scope = "overall" if a.phase is None else phase_name(a.phase)
         outcomes.append(_check(a, "slo", scope, by_name.get(scope), dur, faults, operations, vers))
@@ -313,4 +342,5 @@ def evaluate(record: RunRecord) -> Result:
         too_few_samples=overall.requests < exp.min_samples,
         monitoring=mon,
         versions=vers,
+        drill=drill,
     )

@@ -50,6 +50,12 @@ METRICS: dict[str, UnitKind] = {
     "alerts_without_fault": "count",     # alerts that fired while no fault was in effect
     "failed_requests": "count",          # requests that were not a success (per phase, operation)
     "mixed_version_window": "seconds",   # two or more releases answering at once (harness.measure.versions)
+    # Backup and restore drills (harness.measure.rpo defines them).
+    "rto": "seconds",                    # disaster → the SLO met again for good
+    "rpo": "seconds",                    # the backup's consistent point → the last write acked before the disaster
+    "rpo_writes": "count",               # acked after the consistent point, before the disaster, lost
+    "lost_writes_before_backup": "count",  # acked before the consistent point and lost: must be 0
+    "lost_writes_after_restore": "count",  # acked by the restored system and lost
 }
 # Metrics computed from the durability read-back; a target must declare one to use them.
 AUDIT_METRICS = ("lost_writes", "unexpected_writes", "duplicate_writes")
@@ -59,6 +65,8 @@ AUDIT_METRICS = ("lost_writes", "unexpected_writes", "duplicate_writes")
 MONITOR_METRICS = ("time_to_detect", "time_to_resolve_alert", "alerts_without_fault")
 # Metrics from which release answered each request (the profile's context "version").
 VERSION_METRICS = ("mixed_version_window",)
+# Metrics of a backup and restore drill (the drill.* faults); judged over the whole run.
+DRILL_METRICS = ("rto", "rpo", "rpo_writes", "lost_writes_before_backup", "lost_writes_after_restore")
 # Phases every run with faults has; any other phase in a key names a fault (its window).
 STEADY_PHASES = ("baseline", "recovery")
 MAX_OPERATION = 100
@@ -185,6 +193,7 @@ def parse_key(key: Any, invariants: tuple[str, ...] = ()) -> tuple[str | None, s
     if op is not None and op != op.strip():
         raise ValueError(f"{key!r}: the operation {op!r} starts or ends with a space")
     if (metric in AUDIT_METRICS or metric in MONITOR_METRICS or metric in VERSION_METRICS
+            or metric in DRILL_METRICS
             or metric not in METRICS) and (op or phase):
         raise ValueError(f"{key!r}: {metric} is judged over the whole run; it takes no "
                          "operation or phase")

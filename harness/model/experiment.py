@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, fie
 
 from harness.faults import FaultUnion
 from harness.faults.base import FaultSpec
-from harness.model.assertions import AUDIT_METRICS, MONITOR_METRICS, STEADY_PHASES, Assertions
+from harness.model.assertions import AUDIT_METRICS, DRILL_METRICS, MONITOR_METRICS, STEADY_PHASES, Assertions
 from harness.model.base import At, Internal, Model, internal
 from harness.model.probes import MAX_PROBES, ProbeSpec, check_probes
 from harness.model.target import IDENT_PATTERN, Target
@@ -248,11 +248,15 @@ class Experiment(Model):
                 if a.metric in MONITOR_METRICS and key == "steady_state":
                     raise At(f"{a.metric} is about faults and alerts over the whole run; "
                              "put it under slo", key, a.metric, key=True)
+                if a.metric in DRILL_METRICS and (key == "steady_state" or not any(
+                        f.action == "drill.disaster" for f in self.faults)):
+                    raise At(f"{a.metric} measures a backup and restore drill: put it under slo "
+                             "of an experiment with a drill.disaster fault", key, a.metric, key=True)
         durability = self.target.durability
         if durability is None or durability.read is None:
             for key in ("slo", "steady_state"):
                 for a in getattr(self, key):
-                    if a.metric in AUDIT_METRICS:
+                    if a.metric in AUDIT_METRICS or a.metric in DRILL_METRICS[2:]:
                         raise At(f"{a.metric} needs a read-back of the ids the system holds, but "
                                  f"target {self.target.name!r} declares no "
                                  "x-continuum.durability.read", key, a.metric, key=True)

@@ -42,6 +42,9 @@ class FaultEvent:
     reverted_t: float | None        # None: instantaneous, or never reverted (then detail says why)
     detail: str = ""
     issued_t: float | None = None   # when the harness issued the action (before it took effect)
+    # Named instants the fault recorded on the run's clock (a backup's consistent point, when a
+    # restore was healthy): harness.faults.drill sets them, harness.measure.rpo reads them.
+    marks: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class WriteRecord:
     id: str
     outcome: Literal["acked", "unknown"]    # unknown: error/timeout, the write may or may not exist
     t: float
+    end_t: float | None = None              # when the answer (or the error) came back, if known
 
 
 @dataclass(frozen=True, slots=True)

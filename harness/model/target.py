@@ -62,6 +62,7 @@ from harness.model.compose import (
     parse_env_file,
     warnings_of,
 )
+from harness.model.backup import BackupDecl, DrillSpec, RestoreDecl, check_drill
 from harness.model.durability import (
     DurabilityDecl,
     DurabilitySpec,
@@ -622,6 +623,8 @@ class XContinuum(Model):
     audit: AuditDecl | None = None
     load: LoadDecl | None = None
     monitoring: MonitoringSpec | None = None
+    backup: BackupDecl | None = None        # a drill's backup and restore (harness.model.backup)
+    restore: RestoreDecl | None = None
 
 
 class Overlay(XContinuum):
@@ -676,6 +679,7 @@ class Target(Model):
     left_out: tuple[str, ...] = ()              # services with profiles: not started
     warnings: tuple[str, ...] = ()              # file:line:column: what is accepted but ignored
     monitoring: MonitoringSpec | None = None    # its Prometheus / Alertmanager (harness.model.monitoring)
+    drill: DrillSpec | None = None              # how it is backed up and restored (harness.model.backup)
 
     def service(self, name: str) -> ServiceSpec:
         for s in self.services:
@@ -814,14 +818,23 @@ class _TargetBuilder:
         durability = self._try(self._durability, xc, by_name, instances, entrypoints,
                                locustfile)
         monitoring = self._try(self._monitoring, xc, by_name) if xc.monitoring is not None else None
+        drill = self._try(self._drill, xc, services, instances, roles)
         if self.problems:
             raise TargetProblems(self.problems)
         volumes = tuple(VolumeSpec(name=n, labels=v.labels) for n, v in self.c.volumes.items())
         target = Target(name=name, root=self.root, services=services, networks=networks,
                         links=links, roles=roles, entrypoints=entrypoints, durability=durability,
                         volumes=volumes, load_profile=locustfile, load_profiles=profiles,
-                        left_out=left_out, monitoring=monitoring)
+                        left_out=left_out, monitoring=monitoring, drill=drill)
         return target, self.warnings
+
+    def _drill(self, xc: XContinuum, services: tuple[ServiceSpec, ...],
+               instances: dict[str, ServiceSpec], roles: tuple[RoleSpec, ...]) -> DrillSpec | None:
+        try:
+            return check_drill(xc.backup, xc.restore, {s.name for s in services}, set(instances),
+                               {r.name for r in roles})
+        except At as exc:
+            raise At(exc.message, "x-continuum", *exc.path, key=exc.key) from None
 
     def _monitoring(self, xc: XContinuum, by_name: dict[str, ServiceSpec]) -> MonitoringSpec:
         try:

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from plotly.subplots import make_subplots
 
 from harness.measure.verdict import format_value
+from harness.report.drill import drill_marks
 from harness.report.compare import MetricDelta, compare_docs, _fmt, _fmt_delta
 from harness.report.files import atomic_write_text
 from harness.report.results import ResultsFileError, load_results
@@ -128,6 +129,7 @@ def _figure(run: dict[str, Any]) -> go.Figure:
     _mark_interval(fig, run.get("longest_outage"), "longest outage", FAIL_COLOUR, 1.0, 1)
     _mark_interval(fig, run.get("longest_stall"), "longest stall", STALL_COLOUR, 0.86, 1)
     _alert_marks(fig, run, _duration(run))
+    drill_marks(fig, run)
     for n in run.get("notes", []):
         fig.add_annotation(x=n["offset_s"], y=0.75, xref="x", yref="y domain", text=f"✎ {n['text']}",
                            showarrow=True, arrowhead=2, ax=0, ay=-40, font=dict(size=11, color=NOTE_COLOUR),

@@ -118,6 +118,10 @@ def run_to_json(r: Result) -> dict[str, Any]:
         "durability": plain(r.durability),
         "monitoring": _monitoring(r),
         "versions": versions_json(r.versions),
+        "drill": None if r.drill is None else {
+            **plain(r.drill), "rpo_writes": r.drill.rpo_writes,
+            "lost_writes_before_backup": r.drill.lost_writes_before_backup,
+            "lost_writes_after_restore": r.drill.lost_writes_after_restore},
         "assertions": [{"name": a.name, "key": a.key, **plain(a)} for a in r.assertions],
         "notes": plain(r.notes),
         "timeline": {

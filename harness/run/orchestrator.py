@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from harness.errors import ContinuumError, HarnessError, Interrupted
@@ -94,6 +95,7 @@ def run_experiment(
     keep_stack: bool = False,
     clock: Clock | None = None,
     stack: Any | None = None,
+    artifacts_dir: Path | None = None,
 ):
     """Run one experiment end to end. Returns (RunRecord, Result).
 
@@ -102,6 +104,9 @@ def run_experiment(
 
     `stack`: a Stack already up (repeated trials on one stack, harness.run.trials); it is used
     as it is and left up, and the durability audit counts only writes this run made.
+
+    `artifacts_dir`: where faults keep files (a drill's backup), in a folder per run id; the
+    CLI gives the report folder. Without it a drill makes a temporary folder and names it.
     """
     from harness.measure import evaluate
 
@@ -112,7 +117,7 @@ def run_experiment(
     harness_error: str | None = None
     interrupted: Interrupted | None = None
     try:
-        _stages(experiment, run, events, run_id, image_overrides, pacer, keep_stack, stack)
+        _stages(experiment, run, events, run_id, image_overrides, pacer, keep_stack, stack, artifacts_dir)
     except Interrupted as exc:
         interrupted, run.interrupted = exc, True
     except KeyboardInterrupt as exc:
@@ -140,7 +145,7 @@ def run_experiment(
 
 def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | None,
             image_overrides: dict[str, str] | None, pacer: Pacer | None, keep_stack: bool,
-            stack: Any | None = None) -> None:
+            stack: Any | None = None, artifacts_dir: Path | None = None) -> None:
     from harness.load.runner import LoadGenerator
     from harness.model.experiment import load_workers
     from harness.stack.engine import connect
@@ -158,7 +163,8 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             events.say(f"run {stack.run_id}: {target.name} up in {stack.timings['up_s']:.1f} s")
         run.run_id = stack.run_id
         endpoints = _endpoints(stack, experiment)
-        ctx = FaultContext(stack=stack, run_id=stack.run_id)
+        ctx = FaultContext(stack=stack, run_id=stack.run_id,
+                           artifacts=artifacts_dir / stack.run_id if artifacts_dir else None)
         ctx.on_role = lambda a: events.emit(RoleResolved(
             a.role, a.holders, a.how, run.clock.now(), ctx.fault_name))
         # A role declared wrong (a Sentinel that is not one) stops here, before any load.

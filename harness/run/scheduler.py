@@ -139,7 +139,8 @@ class Scheduler:
             self.undo.push(f"revert {spec.name}", lambda: self._revert(act))
         else:
             self.fault_events.append(FaultEvent(spec.name, spec.action, injection.targets, t, None,
-                                                injection.detail, issued_t=t_asked))
+                                                injection.detail, issued_t=t_asked,
+                                                marks=tuple(injection.marks.items())))
         self.events.emit(FaultInjected(spec, injection.targets, t, issued_t=t_asked,
                                        detail=injection.detail, reversible=injection.reversible))
 
@@ -162,7 +163,8 @@ class Scheduler:
             both = "; ".join(d for d in (act.injection.detail, detail) if d)
             self.fault_events.append(FaultEvent(
                 act.spec.name, act.spec.action, act.injection.targets, act.injected_t,
-                t if confirmed else None, both, issued_t=act.issued_t))
+                t if confirmed else None, both, issued_t=act.issued_t,
+                marks=tuple(act.injection.marks.items())))
             self.events.emit(FaultReverted(act.spec, act.injection.targets, t, confirmed, detail))
 
     def revert_all(self) -> None:

@@ -8,11 +8,13 @@ Docker and never see its exceptions.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from docker.models.containers import Container
 
 from harness.errors import FaultError, StackError
+from harness.stack.archive import copy_in, copy_out
 from harness.stack.engine import docker_errors
 from harness.timestamps import WallClock, parse_rfc3339
 
@@ -149,6 +151,16 @@ class Instance:
                 ["timeout", str(max(1, int(round(timeout_s)))), *argv], demux=True)
         return (int(code if code is not None else -1), (out or b"").decode(errors="replace"),
                 (err or b"").decode(errors="replace"))
+
+    def copy_out(self, path: str, dest: Path, timeout_s: float) -> int:
+        """The regular file at `path` in the container, written to `dest` (through the Docker
+        API's get_archive: no exec, works on a stopped container too). Returns its size."""
+        return copy_out(self._c, self.name, path, dest, timeout_s)
+
+    def copy_in(self, src: Path, path: str, timeout_s: float) -> None:
+        """`src` put into the container at `path` (put_archive; the container may be created
+        and not yet started, which is how a restore seeds a fresh instance)."""
+        copy_in(self._c, self.name, src, path, timeout_s)
 
     def host_config(self) -> dict[str, Any]:
         return dict(self._reload()["HostConfig"])

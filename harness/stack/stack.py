@@ -111,6 +111,8 @@ class Stack:
         self._greens: dict[str, Container] = {}     # blue-green upgrades (harness.stack.upgrade)
         self._ingress_ports: dict[str, int] = {}     # link name → 127.0.0.1 port on the host
         self._ingress_direct: dict[str, str] = {}    # link name → Toxiproxy's own address:port
+        self._bindings: dict[str, dict[str, tuple[str, int]]] = {}   # removed instance → its ports
+        self._images: dict[str, str] = {}            # removed instance → the image id it ran
         self._up = False
         self.nets = service_networks(target)          # service → network keys (with attachments)
         self.plan = AddressPlan()
@@ -330,9 +332,10 @@ class Stack:
         for (svc, _), container in zip(jobs, created):
             self._wait_healthy(container, deadline, until_exit=svc.name in one_shot)
 
-    def _create_instance(self, svc: ServiceSpec, instance: str, image: str | None = None,
-                         ports: dict[str, tuple[str, int]] | None = None) -> Container:
-        """`image` and `ports`: a replacement's (harness.stack.upgrade), else the service's."""
+    def _create_instance(self, svc: ServiceSpec, instance: str, start: bool = True,
+                         ports: dict[str, tuple[str, int]] | None = None,
+                         image: str | None = None) -> Container:
+        """`image` and `ports`: a replacement's (harness.stack.upgrade, a restore), else the service's."""
         nets = self._network_names()
         keys = self.nets[svc.name]
         if not keys:
@@ -345,8 +348,8 @@ class Stack:
             ipv4_address=self.plan.ip(instance, keys[0]),
             # A port chosen now, not by Docker at start: a killed and restarted instance must
             # come back on the same address, or load and the audit would lose it.
-            ports=ports if ports is not None else
-            {f"{p.container_port}/{p.protocol}": (self.publish_ip, p.host_port or _free_port()) for p in svc.ports},
+            ports=ports if ports is not None else {
+                f"{p.container_port}/{p.protocol}": (self.publish_ip, p.host_port or _free_port()) for p in svc.ports},
             **container_options(svc, instance, volume_name=self.volume_name,
                                 labels=self.labels(service=svc.name, instance=instance)),
         )
@@ -354,6 +357,8 @@ class Stack:
             self._connect(container, nets[key], aliases=_aliases(svc, instance),
                           ipv4_address=self.plan.ip(instance, key))
         self._containers[instance] = container
+        if not start:
+            return container
         self._start(container)
         if self.interposer is not None and self.interposer.is_client(instance):
             # Before anyone waits for it to be healthy: its links go through the proxy from
@@ -465,6 +470,57 @@ class Stack:
                 before_kill=self.interposer.stopping if self.interposer is not None else None,
                 before_start=self.interposer.starting if self.interposer is not None else None)
         return handle
+
+    # ────────────────────── disaster and restore (harness.faults.drill) ──────────────────────
+
+    def remove_instance(self, instance: str) -> tuple[str, ...]:
+        """Remove an instance with its data: its container, its anonymous volumes and the named
+        volumes of *this run* it mounts (a volume not labelled with this run id is never
+        touched). Its name, addresses and published ports are kept for `recreate_instance`.
+        Returns the volumes removed."""
+        container = self.container(instance)
+        with docker_errors(f"inspecting {instance}"):
+            container.reload()
+        mounts = [m.get("Name") for m in container.attrs.get("Mounts") or () if m.get("Type") == "volume"]
+        self._bindings[instance] = {
+            port: (b[0].get("HostIp") or self.publish_ip, int(b[0]["HostPort"]))
+            for port, b in ((container.attrs.get("HostConfig") or {}).get("PortBindings") or {}).items() if b}
+        # The image it ran, by id: a tag may have moved since the run started (another build), and
+        # a restore brings back the same software, not whatever the tag names now.
+        self._images[instance] = container.attrs.get("Image") or ""
+        if self.interposer is not None:
+            self.interposer.stopping(instance)
+        self._handles.pop(instance, None)
+        _remove_container(container)            # force: a kill and a removal, with -v
+        removed = []
+        for name in filter(None, mounts):
+            with docker_errors(f"inspecting volume {name}"):
+                try:
+                    volume = self.client.volumes.get(name)
+                except NotFound:
+                    continue                    # anonymous: went with the container
+            if (volume.attrs.get("Labels") or {}).get(RUN_LABEL) != self.run_id:
+                continue                        # not ours: never touched
+            with docker_errors(f"removing volume {name} of {instance}"):
+                _remove_volume(volume)
+            removed.append(name)
+        return tuple(removed)
+
+    def recreate_instance(self, instance: str) -> Instance:
+        """A fresh container for an instance removed by `remove_instance`: same name, addresses
+        and published ports, the image it ran (by id), this run's labels, empty volumes; created, *not started* (a restore
+        copies files in first). Registered on the undo stack like every container."""
+        svc = self.target.service_of(instance)
+        for vol in self.target.volumes:
+            name = self.volume_name(vol.name)
+            if any(m.source == vol.name for m in svc.volumes) and not self.client.volumes.list(filters={"name": name}):
+                with docker_errors(f"could not create volume {name}"):
+                    created = self.client.volumes.create(
+                        name=name, driver="local", labels={**dict(vol.labels), **self.labels()})
+                self.undo.push(f"remove volume {name}", lambda v=created: _remove_volume(v))
+        self._create_instance(svc, instance, start=False, ports=self._bindings.get(instance),
+                              image=self._images.get(instance) or None)
+        return self.instance(instance)
 
     def proxied_paths(self, client: str, upstream: str) -> list[tuple[str, int]]:
         """(address, port) of the proxy listeners through which instance `client` reaches

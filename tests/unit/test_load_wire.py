@@ -109,7 +109,9 @@ def test_recorder_batches_samples_writes_and_converts_units():
     assert (l1, ok1, n1, e1) == (0.25, 1, 1, 0)
     assert (l2, ok2, n2, e2) == (12.3456789 / 1000, 0, 1, 2)
     assert (l3, ok3, n3, e3) == (0.003, 0, 3, 4)
-    assert batch["w"] == [("w1", 1, t1), ("w2", 0, t2)]
+    (w1, w2) = batch["w"]
+    assert w1[:3] == ("w1", 1, t1) and w2[:3] == ("w2", 0, t2)
+    assert abs(w1[3] - (t1 + l1)) < 1e-6 and abs(w2[3] - (t2 + l2)) < 1e-6    # when it answered
     assert (rec.requests, rec.failures, rec.writes) == (3, 2, 2)
     json.dumps(batch)       # encodable as is
 

@@ -47,6 +47,23 @@ if [ -w /etc/resolv.conf ] && ! grep -q 'timeout:1' /etc/resolv.conf; then
   echo 'options timeout:1 attempts:1' >>/etc/resolv.conf || true
 fi
 
+# A restore (x-continuum.restore in compose.yaml) copies an RDB snapshot to /data/restore.rdb
+# of a fresh container before it first starts. With `appendonly yes` Redis 7.0 loads only the
+# AOF and ignores dump.rdb (measured: it starts empty), so the snapshot becomes the base of a
+# new multi-part AOF, exactly as Redis itself lays one out (a base in RDB format, no increments
+# yet). Only when there is no AOF: a node that has its own data never has it replaced.
+seed_restored_dump() {
+  if [ -f /data/restore.rdb ] && [ ! -e /data/appendonlydir ]; then
+    mkdir /data/appendonlydir.tmp
+    mv /data/restore.rdb /data/appendonlydir.tmp/appendonly.aof.1.base.rdb
+    : >/data/appendonlydir.tmp/appendonly.aof.1.incr.aof
+    printf 'file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n' \
+      >/data/appendonlydir.tmp/appendonly.aof.manifest
+    mv /data/appendonlydir.tmp /data/appendonlydir
+    echo "continuum-redis: seeded the AOF from the restored snapshot /data/restore.rdb" >&2
+  fi
+}
+
 case "$role" in
   redis)
     conf=/data/redis.conf
@@ -64,6 +81,7 @@ case "$role" in
       } >>"$conf.tmp"
       mv "$conf.tmp" "$conf"
     fi
+    seed_restored_dump
     exec redis-server "$conf"
     ;;
   sentinel)
