@@ -534,7 +534,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"--out {out}: exists and is not an empty directory (findings are never "
                          "written over another search's)", field="--out")
-    params = Params(invariants=invariants, window_s=args.window, duration_s=args.window + 16.0)
+    params = Params(invariants=invariants, window_s=args.window)
     cands = generate(target, args.seed, with_pairs=not args.no_pairs)
     events = Events()
     events.subscribe(lambda m: m.level != "info" and _say(m.text), Message)

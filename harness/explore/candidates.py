@@ -122,9 +122,9 @@ def _describe(d: Draft) -> str:
 class Params:
     """The shape of every candidate's experiment: short, the standard checks."""
 
-    duration_s: float = 26.0
-    at_s: float = 6.0
+    at_s: float = 6.0                           # baseline before the faults
     window_s: float = 10.0
+    recovery_s: float = 10.0                    # after the faults: the run lasts at + window + this
     users: int = 20
     request_timeout_s: float = 2.0
     profile: str | None = None                  # default: the target's first
@@ -358,7 +358,7 @@ def experiment_data(c: Candidate, target: Target, p: Params, *, target_path: str
         "name": c.name[:100],
         "description": f"Explored: {c.describe()} for {_s(window)} under {users} users"[:2000],
         "target": target_path,
-        "duration": _s(p.duration_s),
+        "duration": _s(p.at_s + window + p.recovery_s),
         "load": {"profile": profile, "users": users, "spawn_rate": users, "request_timeout": _s(p.request_timeout_s)},
         "faults": faults,
         "steady_state": {"availability": p.steady_availability},

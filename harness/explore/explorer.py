@@ -10,9 +10,10 @@ For each candidate (harness.explore.candidates, likeliest breakers first):
    not tried is listed in the summary as not covered;
 3. run it (harness.explore.runner: reused stack, settled; a harness error or an unsettled
    baseline is run again on a fresh stack, then counted as what it is, never as a finding);
-4. when it failed: shrink it (harness.explore.shrink), then confirm the smallest with
-   `confirm` more runs; it is a finding when at least `need` of them failed the same way,
-   otherwise it is listed as unconfirmed with its rate;
+4. when it failed: shrink it (harness.explore.shrink), then run the smallest until it has
+   `confirm` judged trials (the run that showed it failing is the first); it is a finding when
+   at least `need` (2/3) of them failed the same way, otherwise it is listed as unconfirmed
+   with its rate;
 5. write the finding's experiment file and the summary (rewritten after every candidate, so
    Ctrl-C keeps everything found so far).
 
@@ -36,7 +37,7 @@ from harness.explore.shrink import shrink
 from harness.model.target import Target
 
 CONFIRM = 3
-NEED = 2                    # of CONFIRM: a finding reproduces at least this often
+NEED = 2 / 3                # a finding fails the same way in at least this share of its judged runs
 FIRST_GUESS_S = 45.0        # a candidate's expected cost before any has run
 SUMMARY_FILE = "summary.json"
 CANDIDATES_FILE = "candidates.jsonl"
@@ -79,7 +80,7 @@ def _key(d) -> tuple:
 
 def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
             run: Callable[..., Outcome], params: Params = Params(), candidates: Sequence[Candidate] | None = None,
-            confirm: int = CONFIRM, need: int = NEED, events: Events | None = None, stack: str = "reused",
+            confirm: int = CONFIRM, need: float = NEED, events: Events | None = None, stack: str = "reused",
             clock: Callable[[], float] = time.monotonic, say: Callable[[str], None] = lambda s: None,
             max_candidates: int | None = None) -> Summary:
     """Search `target` for `budget_s` seconds. Returns the summary (also written to out_dir).
@@ -159,22 +160,27 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
 
 
 def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, params: Params, seed: int,
-                 confirm: int, need: int, budget: _Budget, attempt: Callable[[Candidate, str], Outcome],
+                 confirm: int, need: float, budget: _Budget, attempt: Callable[[Candidate, str], Outcome],
                  out_dir: Path, failed_faults: set[tuple], say: Callable[[str], None]) -> None:
     at = budget.elapsed
 
+    last: dict[str, Outcome] = {}
+
     def same_way(v: Candidate) -> bool | None:
         o = attempt(v, "shrink")
+        last[v.name] = o
         if o.status in ("error", "unsettled", "inconclusive"):
             return None
         return o.status == "fail" and bool(o.failed & first.failed)
 
     # Keep room for the confirmations: the shrink stops early rather than leave none.
-    shrunk = shrink(c, params, same_way, more=lambda: budget.fits(1 + confirm))
+    shrunk = shrink(c, params, same_way, more=lambda: budget.fits(confirm))
     smallest = shrunk.smallest
-    lost: list[int] = [first.lost_writes or 0] if smallest is c else []
-    reproduced = judged = 0
-    for _ in range(confirm):
+    # The run that showed the smallest failing counts as its first trial: `confirm` in all.
+    seen = first if smallest is c else last[smallest.name]
+    lost: list[int] = [seen.lost_writes or 0]
+    reproduced = judged = 1
+    for _ in range(confirm - 1):
         if not budget.fits():
             break
         o = attempt(smallest, "confirm")
@@ -186,7 +192,7 @@ def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, param
             lost.append(o.lost_writes or 0)
     f = Finding(smallest, c.name, tuple(sorted(first.failed)), reproduced, judged, tuple(lost),
                 shrunk.complete, at, seed, first.reasons)
-    if judged and reproduced >= min(need, judged) and reproduced * confirm >= need * judged:
+    if judged and reproduced >= need * judged - 1e-9:
         path = write_finding(out_dir / FOUND_DIR, f, target, params)
         f = Finding(**{**f.__dict__, "file": str(path)})
         s.findings.append(finding_dict(f))

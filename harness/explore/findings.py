@@ -28,8 +28,8 @@ class Finding:
     candidate: Candidate                        # the smallest schedule that still failed
     found_from: str                             # the candidate that first failed
     failed: tuple[str, ...]                     # assertion keys it failed (first run)
-    reproduced: int                             # confirmation runs that failed the same way
-    confirmations: int                          # confirmation runs that could be judged
+    reproduced: int                             # runs of the smallest that failed the same way
+    confirmations: int                          # runs of the smallest that could be judged
     lost_writes: tuple[int, ...] = ()           # per failing run, when audited
     shrink_complete: bool = True
     at_s: float = 0.0                           # seconds into the search when it was first seen
@@ -82,14 +82,14 @@ def finding_text(f: Finding, target: Target, p: Params, out_dir: Path) -> str:
         f"# Found by `continuum explore` (seed {f.seed}), {f.at_s:.0f} s into the search.",
         f"# What: {f.candidate.describe()} -> failed {', '.join(f.failed)}"
         + (f"; acknowledged writes lost per failing run: {', '.join(map(str, lost))}" if lost else ""),
-        f"# Reproduced {f.reproduced} of {f.confirmations} confirmation runs"
+        f"# Failed the same way in {f.reproduced} of {f.confirmations} runs of this file"
         + ("" if f.reproduced == f.confirmations else " (not every time: a rate, not a certainty)") + ".",
         f"# Shrunk from {f.found_from}" + ("" if f.shrink_complete else " (shrink stopped by the budget: "
                                            "a smaller variant may still fail)") + ".",
     ]
     if f.reasons:
         head.append(f"# First failure: {f.reasons[0][:300]}")
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100, allow_unicode=True)
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100, allow_unicode=True)
     return "\n".join(head) + "\n" + body
 
 

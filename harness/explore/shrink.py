@@ -6,8 +6,8 @@ Simpler, in the order tried (each step removes the most first):
 
 1. fewer faults: each fault of a pair on its own;
 2. fewer members on a partition side: each member of a side of two or more left out;
-3. a shorter window: halved, down to MIN_WINDOW_S (the last step lands on it);
-4. lower load: users halved, down to MIN_USERS.
+3. a shorter window: MIN_WINDOW_S, else half the window;
+4. lower load: MIN_USERS users, else half as many.
 
 `fails(candidate)` runs it and answers True (failed the same way: at least one of the same
 assertions), False (passed, or failed another way), or None (could not tell: a harness error,
@@ -59,12 +59,16 @@ def variants(c: Candidate, p: Params) -> Iterator[Candidate]:
                 new = (smaller, groups[1]) if side == 0 else (groups[0], smaller)
                 nd = d.with_field("groups", new, label=f"{d.label}-no-{member}"[:40])
                 yield replace(c, faults=c.faults[:i] + (nd,) + c.faults[i + 1:], origin=origin)
+    # The floor first, then half way (Hypothesis tries the simplest value first): a single
+    # point of failure fails at the floor, and one run settles it.
     window = c.window_s if c.window_s is not None else p.window_s
-    if window > MIN_WINDOW_S:
-        yield replace(c, window_s=max(MIN_WINDOW_S, float(round(window / 2, 1))), users=c.users, origin=origin)
+    for w in dict.fromkeys((MIN_WINDOW_S, max(MIN_WINDOW_S, round(window / 2, 1)))):
+        if w < window:
+            yield replace(c, window_s=float(w), origin=origin)
     users = c.users if c.users is not None else p.users
-    if users // 2 >= MIN_USERS:
-        yield replace(c, users=users // 2, window_s=c.window_s, origin=origin)
+    for u in dict.fromkeys((MIN_USERS, max(MIN_USERS, users // 2))):
+        if u < users:
+            yield replace(c, users=u, origin=origin)
 
 
 def _family(action: str) -> str:
