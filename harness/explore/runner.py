@@ -21,6 +21,7 @@ check repeated trials use) and replaced by a fresh one when it does not settle; 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,6 +29,8 @@ from typing import Any, Literal
 from harness.errors import HarnessError
 from harness.events import Events
 from harness.measure.result import Result, Verdict
+
+log = logging.getLogger(__name__)
 
 Status = Literal["fail", "pass", "inconclusive", "unsettled", "error"]
 StackMode = Literal["reused", "fresh"]
@@ -163,6 +166,12 @@ class StackRunner:
                 kw["stack"] = stack
             except HarnessError as exc:
                 return Outcome("error", reasons=(f"stack: {exc}",), wall_s=time.monotonic() - t)
+            except Exception as exc:  # noqa: BLE001 - a harness bug bringing a stack up (seen: the
+                # janitor's lease age on another job's starting lease) is this candidate's ERROR,
+                # said as such; the search goes on rather than lose what it found.
+                log.exception("stack up failed")
+                return Outcome("error", reasons=(f"stack: unexpected {type(exc).__name__}: {exc}",),
+                               wall_s=time.monotonic() - t)
         else:
             self.ups += 1
         record, result = run_experiment(experiment, **kw)

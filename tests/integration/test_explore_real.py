@@ -32,7 +32,7 @@ def test_explore_finds_the_single_app_on_a_reused_stack(tmp_path, docker_client)
     params = Params(window_s=MIN_WINDOW_S, users=MIN_USERS, recovery_s=8.0)
     said: list[str] = []
     with StackRunner(target, "reused", Events()) as runner:
-        s = explore(target, budget_s=600, seed=0, out_dir=tmp_path, run=runner.run, params=params,
+        s = explore(target, budget_s=1800, seed=0, out_dir=tmp_path, run=runner.run, params=params,
                     candidates=cands, confirm=2, say=said.append)
         ups = runner.ups
     log = [json.loads(x) for x in (tmp_path / "candidates.jsonl").read_text().splitlines()]
