@@ -192,7 +192,9 @@ def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, param
             lost.append(o.lost_writes or 0)
     f = Finding(smallest, c.name, tuple(sorted(first.failed)), reproduced, judged, tuple(lost),
                 shrunk.complete, at, seed, first.reasons)
-    if judged and reproduced >= need * judged - 1e-9:
+    # One run is never a confirmation: with confirm >= 2 a finding needs two judged runs at least
+    # (a budget that ran out first leaves it unconfirmed, with its rate).
+    if judged >= min(confirm, 2) and reproduced >= need * judged - 1e-9:
         path = write_finding(out_dir / FOUND_DIR, f, target, params)
         f = Finding(**{**f.__dict__, "file": str(path)})
         s.findings.append(finding_dict(f))

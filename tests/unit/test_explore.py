@@ -304,3 +304,14 @@ def test_interrupt_keeps_what_was_found(fragile, tmp_path):
     s = info.value.summary
     assert s.interrupted and len(s.findings) == 1
     assert json.loads((tmp_path / "summary.json").read_text())["interrupted"] is True
+
+
+def test_one_run_is_not_a_confirmation(fragile, tmp_path):
+    """The budget leaves room for the failing run only: it is listed, never written as a finding."""
+    clock = FakeClock()
+    run = _fake_run(clock, lambda exp: Outcome("fail", frozenset({"availability"})), cost=100.0)
+    s = explore(fragile, budget_s=150, seed=1, out_dir=tmp_path, run=run, clock=clock,
+                candidates=generate(fragile, 1)[:1], confirm=3)
+    assert s.findings == [] and len(s.unconfirmed) == 1
+    assert (s.unconfirmed[0]["reproduced"], s.unconfirmed[0]["confirmations"]) == (1, 1)
+    assert not (tmp_path / "found").exists()
