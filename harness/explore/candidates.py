@@ -83,6 +83,10 @@ class Candidate:
     window_s: float | None = None               # None: Params.window_s
     users: int | None = None                    # None: Params.users
     origin: str = ""                            # the candidate this was shrunk from
+    # "durability": judged on lost writes and invariants only. For splits that leave the clients
+    # with a minority of the data, refusing writes is the correct answer (a CP store must), so
+    # availability there says nothing about the system; what it must not do is lose them.
+    judge: str = "all"
 
     @property
     def name(self) -> str:
@@ -129,9 +133,11 @@ class Params:
     request_timeout_s: float = 2.0
     profile: str | None = None                  # default: the target's first
     # The bar a redundant system is held to under one fault, for a short run: the reference's
-    # Redis failover (writes failing ~4 s) measures ~99.5% over 26 s; one dead app behind
-    # retries ~100%. A single point of failure down for the window is far below.
-    availability: str = ">= 98%"
+    # own partition experiment allows 97% (writes fail until Sentinel fails over and the apps
+    # follow); one Redis primary kill measured 97.78% over 26 s on a loaded machine, so 98%
+    # called the designed failover a finding. A single point of failure down for the window
+    # measures 60-80%, far below.
+    availability: str = ">= 97%"
     longest_outage: str = "<= 3s"
     longest_stall: str = "<= 5s"
     steady_availability: str = ">= 99%"
@@ -249,6 +255,7 @@ def _partitions(topo: _Topology) -> list[Candidate]:
     out: list[Candidate] = []
     t = topo.target
     done: set[str] = set()
+    has_readback = t.durability is not None and t.durability.read is not None
     for client, tier in topo.tiers:
         leaf = topo.leaf(tier)
         # Coordinators and roles belong to the data (Sentinel watches Redis, not the apps).
@@ -266,12 +273,16 @@ def _partitions(topo: _Topology) -> list[Candidate]:
             # The clients with a minority of the tier, cut off from the majority (and coordinators).
             minority = tier[: (len(tier) - 1) // 2] or tier[:1]
             majority = [i for i in tier if i not in minority]
-            out.append(_split([client, *minority], [*majority, *coord],
-                              f"{client}-with-{'-'.join(minority)}", R_ROLE if roles else R_PARTITION))
-            for r in roles:
-                rest = [x for x in roles if x != r]
-                if rest:
-                    out.append(_split([client, r], rest + coord, f"{client}-with-{r}", R_ROLE))
+            judge = "durability" if leaf and has_readback else "all"
+            if leaf and not has_readback:
+                pass        # nothing to judge a minority split on: availability loss there is expected
+            else:
+                out.append(_split([client, *minority], [*majority, *coord],
+                                  f"{client}-with-{'-'.join(minority)}", R_ROLE if roles else R_PARTITION, judge))
+                for r in roles:
+                    rest = [x for x in roles if x != r]
+                    if rest:
+                        out.append(_split([client, r], rest + coord, f"{client}-with-{r}", R_ROLE, judge))
         done.update(topo.service(i) for i in tier)
     for s in t.services:
         if s.replicas < 2 or s.name in done or s.name in topo.monitoring:
@@ -282,9 +293,10 @@ def _partitions(topo: _Topology) -> list[Candidate]:
     return out
 
 
-def _split(a: list[str], b: list[str], label: str, rank: int) -> Candidate:
+def _split(a: list[str], b: list[str], label: str, rank: int, judge: str = "all") -> Candidate:
     groups = (tuple(a), tuple(b))
-    return Candidate((Draft("partition", (("groups", groups), ("direction", "both")), label),), "partition", rank)
+    return Candidate((Draft("partition", (("groups", groups), ("direction", "both")), label),), "partition", rank,
+                     judge=judge)
 
 
 def _unique(cands: list[Candidate]) -> list[Candidate]:
@@ -318,8 +330,9 @@ def pairs(ones: list[Candidate], seed: int = 0, limit: int = 400) -> list[Candid
         dx, dy = x.faults[0], y.faults[0]
         if _touches(dx) & _touches(dy):
             continue
+        judge = "durability" if "durability" in (x.judge, y.judge) else "all"
         out.append((max(x.rank, y.rank), x.rank + y.rank, rng.random(),
-                    Candidate((dx, dy), "pair", R_PAIR + min(x.rank, y.rank))))
+                    Candidate((dx, dy), "pair", R_PAIR + min(x.rank, y.rank), judge=judge)))
     out.sort(key=lambda k: k[:3])
     return [c for *_, c in out[:limit]]
 
@@ -343,8 +356,8 @@ def experiment_data(c: Candidate, target: Target, p: Params, *, target_path: str
              "for": _s(window), "action": d.action}
         f.update(d.data())
         faults.append(f)
-    slo: dict[str, str] = {"availability": p.availability, "longest_outage": p.longest_outage,
-                           "longest_stall": p.longest_stall}
+    slo: dict[str, str] = {} if c.judge == "durability" else {
+        "availability": p.availability, "longest_outage": p.longest_outage, "longest_stall": p.longest_stall}
     dur = target.durability
     if dur is not None and dur.read is not None:
         slo.update({"lost_writes": "== 0", "unexpected_writes": "== 0"})
@@ -353,7 +366,7 @@ def experiment_data(c: Candidate, target: Target, p: Params, *, target_path: str
             slo[name] = "== 1"
     slo.update(dict(p.extra_slo))
     profile = p.profile or target.load_profiles[0]
-    return {
+    data = {
         "apiVersion": "continuum/v1", "kind": "Experiment",
         "name": c.name[:100],
         "description": f"Explored: {c.describe()} for {_s(window)} under {users} users"[:2000],
@@ -363,9 +376,11 @@ def experiment_data(c: Candidate, target: Target, p: Params, *, target_path: str
         "faults": faults,
         "steady_state": {"availability": p.steady_availability},
         "slo": slo,
-        "abort_if": {"availability_below": p.abort_below, "over": _s(p.abort_over_s)},
         "min_samples": 50,
     }
+    if c.judge != "durability":     # an availability abort would end the run before its read-back
+        data["abort_if"] = {"availability_below": p.abort_below, "over": _s(p.abort_over_s)}
+    return data
 
 
 def to_experiment(c: Candidate, target: Target, p: Params, *, target_path: str | None = None) -> Any:

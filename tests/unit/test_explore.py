@@ -68,12 +68,23 @@ def test_data_tier_splits_include_the_primary_isolated_and_a_client_with_a_minor
 
 
 def test_every_candidate_validates_as_an_experiment(fragile, reference):
+    durability = {"lost_writes", "unexpected_writes", "money_conserved"}
     for t in (fragile, reference):
         for c in generate(t, 3):
             exp = to_experiment(c, t, Params())
             assert exp.faults and exp.target is t
-            assert {a.metric for a in exp.slo} >= {"availability", "longest_outage", "longest_stall",
-                                                   "lost_writes", "unexpected_writes", "money_conserved"}
+            metrics = {a.metric for a in exp.slo}
+            if c.judge == "durability":
+                assert metrics == durability and exp.abort_if is None
+            else:
+                assert metrics == {"availability", "longest_outage", "longest_stall"} | durability
+
+
+def test_clients_with_a_minority_of_the_data_are_judged_on_durability_only(fragile):
+    by_name = {c.name: c for c in singles(fragile, 0)}
+    assert by_name["x-app-with-redis-primary"].judge == "durability"
+    assert by_name["x-app-with-redis-1"].judge == "durability"
+    assert by_name["x-isolate-redis-primary"].judge == "all"      # the clients keep the primary
 
 
 def test_single_points_come_first_and_pairs_last(fragile, reference):
