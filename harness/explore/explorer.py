@@ -10,7 +10,10 @@ For each candidate (harness.explore.candidates, likeliest breakers first):
    not tried is listed in the summary as not covered;
 3. run it (harness.explore.runner: reused stack, settled; a harness error or an unsettled
    baseline is run again on a fresh stack, then counted as what it is, never as a finding);
-4. when it failed: shrink it (harness.explore.shrink), then run the smallest until it has
+4. when it failed: lost or unexpected writes, or a broken invariant, are investigated at once;
+   an outage waits until the sweep of single faults is done (room is kept in the budget for
+   it), so one single point of failure cannot spend the budget before the data tier is tried.
+   To investigate: shrink it (harness.explore.shrink), then run the smallest until it has
    `confirm` judged trials (the run that showed it failing is the first); it is a finding when
    at least `need` (2/3) of them failed the same way, otherwise it is listed as unconfirmed
    with its rate;
@@ -117,12 +120,30 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
         s.stopped_because = s.stopped_because or stopped
         write_summary(out_dir / SUMMARY_FILE, s)
 
+    declared = {i.name for i in target.durability.invariants} if target.durability else set()
+    queue: list[tuple[Candidate, Outcome]] = []     # availability failures, investigated later
+
+    def durable(o: Outcome) -> bool:
+        return bool(o.lost_writes) or any(k in ("lost_writes", "unexpected_writes") or k in declared
+                                          for k in o.failed)
+
+    def drain() -> None:
+        while queue:
+            qc, qo = queue.pop(0)
+            _investigate(qc, qo, s, target, params, seed, confirm, need, budget, attempt, out_dir,
+                         failed_faults, say)
+            s.time_s = budget.elapsed
+            write_summary(out_dir / SUMMARY_FILE, s)
+
     try:
         for i, c in enumerate(cands):
+            if c.family == "pair" and queue:
+                drain()                             # singles' findings first: pairs over them are skipped
             if _subsumes(c, failed_faults):
                 s.skipped_superset += 1
                 continue
-            if not budget.fits():
+            # Room is kept for the queued failures' shrink and confirmations.
+            if not budget.fits(1 + len(queue) * (confirm + 2)):
                 s.not_covered = [x.name for x in cands[i:] if not _subsumes(x, failed_faults)]
                 s.stopped_because = "budget"
                 break
@@ -139,15 +160,22 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
                 s.unsettled += 1
             else:
                 s.failed += 1
-                _investigate(c, out, s, target, params, seed, confirm, need, budget, attempt, out_dir,
-                             failed_faults, say)
+                if durable(out):                    # lost data: shrunk and confirmed at once
+                    _investigate(c, out, s, target, params, seed, confirm, need, budget, attempt, out_dir,
+                                 failed_faults, say)
+                else:                               # an outage: after the sweep of singles
+                    queue.append((c, out))
             s.time_s = budget.elapsed
             write_summary(out_dir / SUMMARY_FILE, s)
         else:
             s.stopped_because = "every candidate tried"
+        drain()
     except (Interrupted, KeyboardInterrupt) as exc:
         s.interrupted = True
         s.stopped_because = "interrupted"
+        for qc, qo in queue:                        # failed once, never investigated: said, not found
+            s.unconfirmed.append({"name": qc.name, "what": qc.describe(), "failed": sorted(qo.failed),
+                                  "reproduced": 1, "confirmations": 1, "pending": True})
         finish("interrupted")
         log.close()
         if isinstance(exc, Interrupted):

@@ -307,13 +307,17 @@ def test_interrupt_keeps_what_was_found(fragile, tmp_path):
         n["k"] += 1
         if n["k"] > 8:
             raise Interrupted("interrupted by SIGINT")
-        return Outcome("fail", frozenset({"availability"})) if _kills(exp, "lb") else Outcome("pass")
+        if _kills(exp, "app"):              # an outage: queued, never investigated before the interrupt
+            return Outcome("fail", frozenset({"availability"}))
+        return Outcome("fail", frozenset({"lost_writes"}), lost_writes=3) if _kills(exp, "lb") else Outcome("pass")
 
     with pytest.raises(Interrupted) as info:
         explore(fragile, budget_s=36000, seed=1, out_dir=tmp_path, run=_fake_run(clock, rule), clock=clock,
-                candidates=[c for c in singles(fragile, 1) if c.name == "x-kill-lb"] + singles(fragile, 1)[3:8])
+                candidates=[c for c in singles(fragile, 1) if c.name in ("x-kill-lb", "x-kill-app")]
+                + singles(fragile, 1)[3:8])
     s = info.value.summary
-    assert s.interrupted and len(s.findings) == 1
+    assert s.interrupted and len(s.findings) == 1 and s.findings[0]["lost_writes"] == [3, 3, 3]
+    assert [u["name"] for u in s.unconfirmed if u.get("pending")] == ["x-kill-app"]
     assert json.loads((tmp_path / "summary.json").read_text())["interrupted"] is True
 
 
@@ -326,3 +330,22 @@ def test_one_run_is_not_a_confirmation(fragile, tmp_path):
     assert s.findings == [] and len(s.unconfirmed) == 1
     assert (s.unconfirmed[0]["reproduced"], s.unconfirmed[0]["confirmations"]) == (1, 1)
     assert not (tmp_path / "found").exists()
+
+
+def test_data_loss_is_investigated_before_outages(fragile, tmp_path):
+    """The single LB's outage is seen first, but the lost writes are shrunk and confirmed first."""
+    clock = FakeClock()
+
+    def rule(exp):
+        if _kills(exp, "lb"):
+            return Outcome("fail", frozenset({"availability"}))
+        if any(f.action == "partition" and "redis-primary" in f.groups[0] for f in exp.faults):
+            return Outcome("fail", frozenset({"lost_writes"}), lost_writes=4000)
+        return Outcome("pass")
+
+    by = {c.name: c for c in singles(fragile, 1)}
+    cands = [by["x-kill-lb"], by["x-kill-redis-2"], by["x-isolate-redis-primary"], by["x-kill-redis-3"]]
+    s = explore(fragile, budget_s=36000, seed=1, out_dir=tmp_path, run=_fake_run(clock, rule), clock=clock,
+                candidates=cands)
+    assert [f["what"] for f in s.findings] == ["partition [redis-primary] | [sentinel]", "container.kill lb"]
+    assert s.findings[0]["kind"] == "durability" and s.findings[1]["kind"] == "availability"
