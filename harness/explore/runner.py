@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Interrupted
 from harness.events import Events
 from harness.measure.result import Result, Verdict
 
@@ -166,6 +166,8 @@ class StackRunner:
                 kw["stack"] = stack
             except HarnessError as exc:
                 return Outcome("error", reasons=(f"stack: {exc}",), wall_s=time.monotonic() - t)
+            except Interrupted:
+                raise                       # Ctrl-C / SIGTERM: the search stops, cleanup runs
             except Exception as exc:  # noqa: BLE001 - a harness bug bringing a stack up (seen: the
                 # janitor's lease age on another job's starting lease) is this candidate's ERROR,
                 # said as such; the search goes on rather than lose what it found.

@@ -349,3 +349,17 @@ def test_data_loss_is_investigated_before_outages(fragile, tmp_path):
                 candidates=cands)
     assert [f["what"] for f in s.findings] == ["partition [redis-primary] | [sentinel]", "container.kill lb"]
     assert s.findings[0]["kind"] == "durability" and s.findings[1]["kind"] == "availability"
+
+
+def test_runner_lets_an_interrupt_through_and_counts_a_stack_bug_as_an_error(fragile, monkeypatch):
+    from harness.errors import Interrupted
+    from harness.explore.runner import StackRunner
+
+    exp = to_experiment(generate(fragile, 0)[0], fragile, Params())
+    runner = StackRunner(fragile, "reused")
+    monkeypatch.setattr(runner, "_up", lambda: (_ for _ in ()).throw(TypeError("naive vs aware")))
+    out = runner.run(exp)
+    assert out.status == "error" and "TypeError" in out.reasons[0]
+    monkeypatch.setattr(runner, "_up", lambda: (_ for _ in ()).throw(Interrupted("interrupted by SIGINT")))
+    with pytest.raises(Interrupted):
+        runner.run(exp)
