@@ -29,7 +29,7 @@ from harness.cli import _budget_arg  # noqa: E402
 from harness.events import Events, Message  # noqa: E402
 from harness.explore.candidates import Params, generate, singles  # noqa: E402
 from harness.explore.explorer import explore  # noqa: E402
-from harness.explore.findings import summary_text  # noqa: E402
+from harness.explore.findings import summary_text, write_summary  # noqa: E402
 from harness.explore.runner import StackRunner  # noqa: E402
 from harness.loader import load_target  # noqa: E402
 from harness.run import signals_as_interrupt  # noqa: E402
@@ -54,6 +54,7 @@ def search(args: argparse.Namespace) -> None:
         s = explore(target, budget_s=args.budget, seed=args.seed, out_dir=out, run=runner.run,
                     candidates=cands, confirm=args.confirm, stack=args.stack, say=_say)
         s.stacks_up = runner.ups
+    write_summary(out / "summary.json", s)
     print(summary_text(s))
     print(f"stacks brought up: {s.stacks_up}; out: {out}")
 

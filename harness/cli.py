@@ -510,7 +510,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from harness.events import Events, Message
     from harness.explore.candidates import Params, generate
     from harness.explore.explorer import SUMMARY_FILE, explore
-    from harness.explore.findings import summary_text
+    from harness.explore.findings import summary_text, write_summary
     from harness.explore.runner import StackRunner
     from harness.loader import load_target
     from harness.run import signals_as_interrupt
@@ -552,6 +552,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             _say(f"{exc}: faults reverted, stack removed; what was found is in {out}")
             return EXIT_INTERRUPTED
         summary.stacks_up = runner.ups
+    write_summary(out / SUMMARY_FILE, summary)
     print(summary_text(summary))
     _say(f"summary in {out / SUMMARY_FILE}")
     if summary.findings:
