@@ -363,3 +363,18 @@ def test_runner_lets_an_interrupt_through_and_counts_a_stack_bug_as_an_error(fra
     monkeypatch.setattr(runner, "_up", lambda: (_ for _ in ()).throw(Interrupted("interrupted by SIGINT")))
     with pytest.raises(Interrupted):
         runner.run(exp)
+
+
+def test_cli_bad_input_is_exit_2_and_nothing_written(tmp_path, capsys):
+    from harness.cli import main
+
+    out = tmp_path / "out"
+    assert main(["explore", str(FRAGILE), "--invariants", "nope", "--out", str(out)]) == 2
+    assert "--invariants: nope not declared" in capsys.readouterr().err and not out.exists()
+    (out / "found").mkdir(parents=True)
+    assert main(["explore", str(FRAGILE), "--out", str(out)]) == 2
+    assert "not an empty directory" in capsys.readouterr().err
+    assert main(["explore", str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["explore", str(FRAGILE), "--budget", "0s"])
+    assert info.value.code == 2
