@@ -142,8 +142,11 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
             if _subsumes(c, failed_faults):
                 s.skipped_superset += 1
                 continue
-            # Room is kept for the queued failures' shrink and confirmations.
-            if not budget.fits(1 + len(queue) * (confirm + 2)):
+            # Room is kept for the queued failures' shrink and confirmations: when it runs short
+            # they are investigated now, and the sweep goes on if the budget still allows.
+            if queue and not budget.fits(1 + len(queue) * (confirm + 2)):
+                drain()
+            if not budget.fits():
                 s.not_covered = [x.name for x in cands[i:] if not _subsumes(x, failed_faults)]
                 s.stopped_because = "budget"
                 break

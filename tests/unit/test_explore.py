@@ -378,3 +378,18 @@ def test_cli_bad_input_is_exit_2_and_nothing_written(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["explore", str(FRAGILE), "--budget", "0s"])
     assert info.value.code == 2
+
+
+def test_a_tight_budget_investigates_the_queue_then_sweeps_on(fragile, tmp_path):
+    """The queue is drained when the budget runs short, and the sweep resumes after it."""
+    clock = FakeClock()
+
+    def rule(exp):
+        return Outcome("fail", frozenset({"availability"})) if _kills(exp, "lb") else Outcome("pass")
+
+    by = {c.name: c for c in singles(fragile, 1)}
+    cands = [by["x-kill-lb"], by["x-kill-redis-2"], by["x-kill-redis-3"], by["x-kill-sentinel-1"]]
+    s = explore(fragile, budget_s=1000, seed=1, out_dir=tmp_path, run=_fake_run(clock, rule, cost=100.0),
+                clock=clock, candidates=cands, confirm=3)
+    assert [f["what"] for f in s.findings] == ["container.kill lb"]
+    assert s.tried >= 3 and clock.t <= 1000, (s.tried, clock.t)
