@@ -326,6 +326,16 @@ def _budget_arg(value: str) -> float:
     return s
 
 
+def _seed_arg(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 <= n < 2**31:
+        raise argparse.ArgumentTypeError(f"{n}: a seed is 0 to {2**31 - 1}")
+    return n
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.plan import cmd_validate as validate
 
@@ -495,6 +505,65 @@ def cmd_gameday(args: argparse.Namespace) -> int:
         return _run_suite([exp], report_dir, overrides, args, pacer=pacer, keep_stack=args.keep)
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """`continuum explore TARGET`: search the target's fault space (harness.explore, docs/explore.md)."""
+    from harness.events import Events, Message
+    from harness.explore.candidates import Params, generate
+    from harness.explore.explorer import SUMMARY_FILE, explore
+    from harness.explore.findings import summary_text, write_summary
+    from harness.explore.runner import StackRunner
+    from harness.loader import load_target
+    from harness.run import signals_as_interrupt
+
+    # Every flag is checked before any Docker call and before anything is written.
+    overrides = _image_overrides(args.image)
+    target = load_target(Path(args.target))
+    _check_overrides(overrides, [target])
+    declared = [i.name for i in target.durability.invariants] if target.durability else []
+    invariants = None
+    if args.invariants is not None:
+        invariants = tuple(n for n in args.invariants.split(",") if n)
+        unknown = [n for n in invariants if n not in declared]
+        if unknown:
+            raise InputError(f"--invariants: {', '.join(unknown)} not declared by target {target.name!r} "
+                             f"(declared: {', '.join(declared) or 'none'})", field="--invariants")
+    if not target.load_profiles:
+        raise InputError(f"target {target.name!r} offers no load profiles (x-continuum.load): "
+                         "explore needs load to judge a fault", field="TARGET")
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out {out}: exists and is not an empty directory (findings are never "
+                         "written over another search's)", field="--out")
+    params = Params(invariants=invariants, window_s=args.window)
+    cands = generate(target, args.seed, with_pairs=not args.no_pairs)
+    events = Events()
+    events.subscribe(lambda m: m.level != "info" and _say(m.text), Message)
+    _say(f"exploring {target.name}: {len(cands)} candidates, budget {args.budget:.0f} s, seed {args.seed}, "
+         f"{args.stack} stack; findings in {out}/found/")
+    with signals_as_interrupt(), StackRunner(target, args.stack, events, overrides) as runner:
+        try:
+            summary = explore(target, budget_s=args.budget, seed=args.seed, out_dir=out, run=runner.run,
+                              params=params, candidates=cands, confirm=args.confirm, events=events,
+                              stack=args.stack, say=_say, max_candidates=args.max_candidates)
+        except Interrupted as exc:
+            s = getattr(exc, "summary", None)
+            if s is not None:
+                print(summary_text(s))
+            _say(f"{exc}: faults reverted, stack removed; what was found is in {out}")
+            return EXIT_INTERRUPTED
+        summary.stacks_up = runner.ups
+    write_summary(out / SUMMARY_FILE, summary)
+    print(summary_text(summary))
+    _say(f"summary in {out / SUMMARY_FILE}")
+    if summary.findings:
+        return 1
+    judged = summary.passed + summary.failed
+    if not judged:
+        _say("harness error (not the system's failure): no candidate could be judged", )
+        return EXIT_HARNESS
+    return 0
+
+
 # ─────────────────────────────────── parser ───────────────────────────────────
 
 
@@ -577,6 +646,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--report-dir", default="reports/gameday")
     sp.add_argument("--image", action="append", default=[], metavar="SERVICE=IMAGE")
     sp.add_argument("--keep", action="store_true", help="keep the stack running afterwards")
+    sp = add("explore", cmd_explore, "search a target's fault space for failures and shrink each to a "
+                                     "minimal experiment file (docs/explore.md); exit 1 when it found any")
+    sp.add_argument("target", metavar="TARGET")
+    sp.add_argument("--budget", type=_budget_arg, default=1800.0, metavar="DURATION",
+                    help="wall time for the search, e.g. 30m (default 30m); no candidate is started "
+                         "that would overrun it")
+    sp.add_argument("--seed", type=_seed_arg, default=0, metavar="N", help="orders and picks; the same seed replays")
+    sp.add_argument("--invariants", metavar="NAME,...",
+                    help="the target's invariants to check (default: every one it declares)")
+    sp.add_argument("--out", default="explore", metavar="DIR", help="a new or empty directory (default explore)")
+    sp.add_argument("--stack", choices=("reused", "fresh"), default="reused",
+                    help="one stack settled between candidates (default), or a fresh stack each")
+    sp.add_argument("--confirm", type=_trials_arg, default=3, metavar="N",
+                    help="runs confirming each shrunk finding (default 3; a finding fails 2 of 3)")
+    sp.add_argument("--window", type=_budget_arg, default=10.0, metavar="DURATION",
+                    help="each fault's window before shrinking (default 10s)")
+    sp.add_argument("--max-candidates", type=_trials_arg, metavar="N", help="try at most the first N candidates")
+    sp.add_argument("--no-pairs", action="store_true", help="single faults only")
+    sp.add_argument("--image", action="append", default=[], metavar="SERVICE=IMAGE")
     return p
 
 

@@ -89,3 +89,15 @@ def test_dependency_levels():
     t = Target(name="t", root=Path("/"), services=(svc("lb", "app"), svc("app", "db", "cache"), svc("db"), svc("cache")),
                networks=(NetworkSpec(name="n"),))
     assert [[s.name for s in level] for level in dependency_levels(t)] == [["db", "cache"], ["app"], ["lb"]]
+
+
+def test_engine_clock_with_nanoseconds_keeps_its_zone():
+    """Docker's SystemTime has 8-9 fractional digits and a Z: the zone must survive the trim
+    (it was read as more digits, leaving a naive time the janitor could not compare)."""
+    import datetime as dt
+
+    from harness.stack.lease import _parse_rfc3339
+
+    t = _parse_rfc3339("2026-12-02T08:10:46.13062662Z")
+    assert t == dt.datetime(2026, 12, 2, 8, 10, 46, 130626, tzinfo=dt.timezone.utc)
+    assert _parse_rfc3339("2026-01-02T10:15:00.123456789+01:00").utcoffset() == dt.timedelta(hours=1)

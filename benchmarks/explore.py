@@ -1,0 +1,116 @@
+"""`continuum explore` measured (issue 11): what it finds and how fast it gets through candidates.
+
+    # a search, given only the target: findings, time to first finding, candidates per hour
+    .venv/bin/python benchmarks/explore.py search targets/reference-fragile --budget 30m --seed 0
+
+    # candidates per hour, reused stack vs fresh stack: the same K candidates each way,
+    # one way after the other, no shrinking (every run counted)
+    .venv/bin/python benchmarks/explore.py rate targets/reference --candidates 4
+
+Writes each search's folder (summary.json, candidates.jsonl, found/) under --out (default
+reports/explore-bench/). Prints the figures with the date and the load average: the machine is
+shared and noisy, so quote ratios measured in one run (benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.cli import _budget_arg  # noqa: E402
+from harness.events import Events, Message  # noqa: E402
+from harness.explore.candidates import Params, generate, singles  # noqa: E402
+from harness.explore.explorer import explore  # noqa: E402
+from harness.explore.findings import summary_text, write_summary  # noqa: E402
+from harness.explore.runner import StackRunner  # noqa: E402
+from harness.loader import load_target  # noqa: E402
+from harness.run import signals_as_interrupt  # noqa: E402
+
+
+def _say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}] {text}", flush=True)
+
+
+def _events() -> Events:
+    ev = Events()
+    ev.subscribe(lambda m: m.level != "info" and _say(m.text), Message)
+    return ev
+
+
+def search(args: argparse.Namespace) -> None:
+    target = load_target(args.target)
+    out = Path(args.out) / f"search-{target.name}-s{args.seed}-{time.strftime('%H%M%S')}"
+    cands = generate(target, args.seed)
+    _say(f"search {target.name}: {len(cands)} candidates, budget {args.budget:.0f} s, seed {args.seed}, {args.stack}")
+    with signals_as_interrupt(), StackRunner(target, args.stack, _events()) as runner:
+        s = explore(target, budget_s=args.budget, seed=args.seed, out_dir=out, run=runner.run,
+                    candidates=cands, confirm=args.confirm, stack=args.stack, say=_say)
+        s.stacks_up = runner.ups
+    write_summary(out / "summary.json", s)
+    print(summary_text(s))
+    print(f"stacks brought up: {s.stacks_up}; out: {out}")
+
+
+def rate(args: argparse.Namespace) -> None:
+    """Candidates per hour each way on the same candidates. The candidates are the target's
+    singles that are expected to pass (replicated instances only), so no shrink runs skew it:
+    every run is one candidate."""
+    target = load_target(args.target)
+    names = [c for c in singles(target, args.seed) if c.family == "kill" and c.rank >= 2]
+    cands = names[: args.candidates]
+    figures = {}
+    for mode in args.modes.split(","):
+        out = Path(args.out) / f"rate-{target.name}-{mode}-{time.strftime('%H%M%S')}"
+        _say(f"rate {mode}: {', '.join(c.name for c in cands)}")
+        t = time.monotonic()
+        with signals_as_interrupt(), StackRunner(target, mode, _events()) as runner:
+            s = explore(target, budget_s=10 ** 6, seed=args.seed, out_dir=out, run=runner.run,
+                        candidates=cands, confirm=1, stack=mode, say=_say, params=Params())
+            ups = runner.ups
+        wall = time.monotonic() - t            # stack down included
+        log = [json.loads(x) for x in (out / "candidates.jsonl").read_text().splitlines()]
+        per = [x["wall_s"] for x in log]
+        figures[mode] = {"runs": len(log), "wall_s": round(wall, 1), "per_run_median_s": round(statistics.median(per), 1),
+                         "settle_median_s": round(statistics.median(x["settle_s"] for x in log), 1),
+                         "per_hour": round(len(log) * 3600 / wall, 1), "stacks_up": ups,
+                         "statuses": [x["status"] for x in log]}
+        _say(f"{mode}: {figures[mode]}")
+    if len(figures) == 2:
+        r, f = figures.get("reused"), figures.get("fresh")
+        if r and f:
+            print(f"candidates/hour reused {r['per_hour']} vs fresh {f['per_hour']}: ratio {r['per_hour'] / f['per_hour']:.2f}")
+    print(json.dumps(figures, indent=2))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    sp = sub.add_parser("search")
+    sp.add_argument("target")
+    sp.add_argument("--budget", type=_budget_arg, default=1800.0)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--confirm", type=int, default=3)
+    sp.add_argument("--stack", choices=("reused", "fresh"), default="reused")
+    sp.add_argument("--out", default="reports/explore-bench")
+    sp.set_defaults(fn=search)
+    sp = sub.add_parser("rate")
+    sp.add_argument("target")
+    sp.add_argument("--candidates", type=int, default=4)
+    sp.add_argument("--modes", default="reused,fresh")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", default="reports/explore-bench")
+    sp.set_defaults(fn=rate)
+    args = p.parse_args()
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
