@@ -57,10 +57,12 @@ def test_restore_drill_loses_exactly_what_came_after_the_backup(docker_client, t
     assert d.rpo_writes == len(after) == d.after.acked          # exactly what the load recorded
     assert d.after.kept == 0
     assert d.lost_writes_after_restore == 0 and d.after_restore.acked > 0   # writes resumed
-    # RPO in time: the consistent point to the last write acknowledged before the disaster (at
-    # least the 5 s between the two; more when a loaded machine slows the backup down).
+    # RPO in time: the consistent point to the last write acknowledged before the disaster; under
+    # load that never stopped, within the request timeout of the disaster itself. (Not a fixed
+    # figure: the consistent point moves with how long the snapshot took to start.)
     last = max(w.acked_at for w in acked if w.acked_at <= disaster)
-    assert d.rpo_s == pytest.approx(last - c_from, abs=1e-5) and d.rpo_s > 4.0
+    assert d.rpo_s == pytest.approx(last - c_from, abs=1e-5)
+    assert disaster - c_from - exp.load.request_timeout_s <= d.rpo_s <= disaster - c_from
     assert d.rto_s is not None and d.restored_s is not None
     assert result.durability.money_conserved is True
     assert result.verdict.value == "PASS", result.reasons
