@@ -96,8 +96,24 @@ class SecondEngine:
     # ─────────────────────────────── life ───────────────────────────────
 
     @classmethod
+    def sweep(cls, outer: docker.DockerClient) -> int:
+        """Remove second engines whose test process is gone (a pytest killed by a timeout never
+        ran its fixture's teardown); their names carry that process's pid. Returns how many."""
+        removed = 0
+        for c in outer.containers.list(all=True, filters={"label": [f"{k}={v}" for k, v in OWNER.items()]}):
+            parts = c.name.split("-")
+            if len(parts) >= 2 and parts[-2].isdigit() and not Path(f"/proc/{parts[-2]}").exists():
+                try:
+                    c.remove(force=True, v=True)
+                    removed += 1
+                except docker.errors.NotFound:
+                    pass
+        return removed
+
+    @classmethod
     def start(cls, outer: docker.DockerClient, images: list[str] = ()) -> "SecondEngine":
         t0 = time.monotonic()
+        cls.sweep(outer)
         built_s = ensure_image(outer)
         sock_dir = Path(tempfile.mkdtemp(prefix="continuum-engine2-"))
         os.chmod(sock_dir, 0o700)
