@@ -45,9 +45,10 @@ from harness.model.target import ImageRef
 from harness.model.units import Duration, Name
 
 MAX_STEP_S = 600.0
-# After blue's names moved, how long blue keeps serving before its drain starts: clients that
-# resolve by DNS need a resolution interval or two to move (HAProxy's `timeout resolve` and
-# `hold valid` in targets/reference/lb/haproxy.cfg: 200 ms and 2 s).
+# After blue's names moved, how long blue keeps serving before its drain starts (`switch_hold`):
+# clients that resolve by DNS need a resolution interval or two to move, and longer if they
+# keep an address that left the answers (HAProxy's `hold obsolete`: 30 s in the reference,
+# where a 3 s hold drained blue while every LB still sent to it: 1 563 x 503, no v2 answer).
 SWITCH_HOLD_S = 3.0
 
 
@@ -59,6 +60,7 @@ class ServiceUpgrade(FaultSpec):
     for_s: Window = Field(alias="for")
     drain_s: Duration(positive=False, max_s=MAX_STEP_S) | None = Field(None, alias="drain_timeout")
     healthy_s: Duration(max_s=MAX_STEP_S) = Field(60.0, alias="healthy_timeout")
+    switch_hold_s: Duration(max_s=MAX_STEP_S) = Field(SWITCH_HOLD_S, alias="switch_hold")  # blue-green
     summary = ("replace every instance of `service` by `image` under load: `strategy: rolling` "
                "(drain, replace keeping name and address, wait healthy, one at a time) or "
                "`blue-green` (green beside blue, names moved to green, blue drained and removed); "
@@ -87,7 +89,7 @@ class ServiceUpgrade(FaultSpec):
                      f"stop_grace_period ({svc.stop_grace_s:g}s): the drain would be cut short",
                      "drain_timeout")
         steps = svc.replicas if self.strategy == "rolling" else 1
-        least = steps * self._drain(target)
+        least = steps * self._drain(target) + (self.switch_hold_s if self.strategy == "blue-green" else 0.0)
         if least > self.for_s:
             raise At(f"for {self.for_s:g}s cannot hold {steps} drain(s) of {self._drain(target):g}s "
                      f"({self.strategy}); give at least {least:g}s", "for")
@@ -106,7 +108,7 @@ class ServiceUpgrade(FaultSpec):
                    f"address, wait healthy (at most {self.healthy_s:g}s)")
         else:
             how = (f"green set beside blue (healthy within {self.healthy_s:g}s), names moved to "
-                   f"green, blue drained ({drain}) and removed")
+                   f"green, blue kept {self.switch_hold_s:g}s, then drained ({drain}) and removed")
         return f"{self.service} → {self.image}, {self.strategy}: {how}; must finish within the window"
 
     def inject(self, ctx: FaultContext) -> Injection:
@@ -176,7 +178,7 @@ class ServiceUpgrade(FaultSpec):
             for n in names:
                 stack.switch_to_green(n)
             mark(",".join(names), "switched")
-            stop.wait(SWITCH_HOLD_S)
+            stop.wait(self.switch_hold_s)
             for n in names:
                 mark(n, "drain")
             # Blue drains in parallel: nothing routes to it any more.
