@@ -47,8 +47,8 @@ from harness.model.units import Duration, Name
 MAX_STEP_S = 600.0
 # After blue's names moved, how long blue keeps serving before its drain starts (`switch_hold`):
 # clients that resolve by DNS need a resolution interval or two to move, and longer if they
-# keep an address that left the answers (HAProxy's `hold obsolete`: 30 s in the reference,
-# where a 3 s hold drained blue while every LB still sent to it: 1 563 x 503, no v2 answer).
+# keep an address that left the answers (HAProxy's `hold obsolete`). On the reference neither
+# 3 s nor 35 s was enough: its LBs never moved to green (experiments/drills, issue 17's note).
 SWITCH_HOLD_S = 3.0
 
 
