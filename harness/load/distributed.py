@@ -53,7 +53,7 @@ from harness.load.clocks import Offset, boot_id, estimate
 from harness.load.config import REQUEST_TIMEOUT_ENV, WorkerConfig, split_address
 from harness.load.pacing import Arrivals
 from harness.load import worker as single
-from harness.load.worker import (EXIT_ERROR, EXIT_OK, Recorder, Wire, WorkerFailure, apply_request_timeout,
+from harness.load.worker import (EXIT_ERROR, EXIT_OK, Recorder, watch_stdin, Wire, WorkerFailure, apply_request_timeout,
                                  find_user_class, load_locustfile, paced, read_config)
 
 HELLO = "continuum_hello"      # worker → master {pid, host, boot_id}
@@ -201,7 +201,6 @@ def _master(out: Wire, cfg: WorkerConfig, rest: bytes, procs: list[LocalWorker],
     import gevent
     import gevent.event
     import locust
-    from gevent import os as gos
     from locust.env import Environment
 
     out.go_cooperative()
@@ -293,23 +292,6 @@ def _master(out: Wire, cfg: WorkerConfig, rest: bytes, procs: list[LocalWorker],
     for name, fn in ((HELLO, on_hello), (PONG, on_pong), (BATCH, on_batch), (END, on_end)):
         runner.register_message(name, fn)
 
-    def watch_stdin(buf: bytes) -> None:
-        gos.make_nonblocking(0)
-        while True:
-            while b"\n" in buf:
-                cmd, _, buf = buf.partition(b"\n")
-                if cmd.strip() == b"stop":
-                    request_stop("stop")
-                    return
-            try:
-                data = gos.nb_read(0, 4096)
-            except OSError:
-                data = b""
-            if not data:
-                request_stop("eof")
-                return
-            buf += data
-
     def watchdog() -> None:
         by_pid = {}
         while not stop_event.is_set():
@@ -340,7 +322,7 @@ def _master(out: Wire, cfg: WorkerConfig, rest: bytes, procs: list[LocalWorker],
     signal.setitimer(signal.ITIMER_REAL, cfg.join_timeout_s + cfg.max_duration_s + cfg.stop_grace_s
                      + cfg.hard_cap_slack_s)
     gevent.signal_handler(signal.SIGTERM, request_stop, "sigterm")
-    stdin_g = gevent.spawn(watch_stdin, rest)
+    stdin_g = gevent.spawn(watch_stdin, rest, request_stop)
     dog_g = gevent.spawn(watchdog)
     try:
         for p in procs:

@@ -86,6 +86,29 @@ class Wire:
             self.broken = True
 
 
+def watch_stdin(buf: bytes, request_stop: Callable[[str], None]) -> None:
+    """The orchestrator's channel, in a greenlet: a `stop` line or EOF (it died) asks to stop.
+    `buf` holds what was read past the config line. Shared by the worker and the distributed
+    master."""
+    from gevent import os as gos
+
+    gos.make_nonblocking(0)
+    while True:
+        while b"\n" in buf:
+            cmd, _, buf = buf.partition(b"\n")
+            if cmd.strip() == b"stop":
+                request_stop("stop")
+                return
+        try:
+            data = gos.nb_read(0, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            request_stop("eof")
+            return
+        buf += data
+
+
 def short_error(exc: BaseException) -> str:
     code = getattr(exc, "code", None)       # LocustBadStatusCode carries the status
     if isinstance(code, int) and not isinstance(code, bool):
@@ -290,7 +313,6 @@ def run(out: Wire) -> int:
 
         import gevent
         import gevent.event
-        from gevent import os as gos
 
         from locust.env import Environment
         from locust.runners import STATE_STOPPED, STATE_CLEANUP
@@ -337,23 +359,6 @@ def run(out: Wire) -> int:
             if runner.state in (STATE_STOPPED,) and not stop_event.is_set():
                 request_stop("runner_stopped")
 
-    def watch_stdin(buf: bytes) -> None:
-        gos.make_nonblocking(0)
-        while True:
-            while b"\n" in buf:
-                cmd, _, buf = buf.partition(b"\n")
-                if cmd.strip() == b"stop":
-                    request_stop("stop")
-                    return
-            try:
-                data = gos.nb_read(0, 4096)
-            except OSError:
-                data = b""
-            if not data:
-                request_stop("eof")
-                return
-            buf += data
-
     # Hard cap: if the loop never gets to stop (a wedged locustfile), the kernel ends us.
     signal.setitimer(signal.ITIMER_REAL, cfg.max_duration_s + cfg.stop_grace_s + cfg.hard_cap_slack_s)
     gevent.signal_handler(signal.SIGTERM, request_stop, "sigterm")
@@ -364,7 +369,7 @@ def run(out: Wire) -> int:
                           "spawn_rate": cfg.spawn_rate, "user_class": cfg.user_class,
                           "mode": cfg.mode, "rate": cfg.rate, "locust": locust.__version__})
     flush_g = gevent.spawn(flusher)
-    stdin_g = gevent.spawn(watch_stdin, rest)
+    stdin_g = gevent.spawn(watch_stdin, rest, request_stop)
     cap_g = gevent.spawn_later(cfg.max_duration_s, request_stop, "max_duration")
 
     stop_event.wait()
