@@ -45,10 +45,9 @@ from harness.model.target import ImageRef
 from harness.model.units import Duration, Name
 
 MAX_STEP_S = 600.0
-# After blue's names moved, how long blue keeps serving before its drain starts (`switch_hold`):
-# clients that resolve by DNS need a resolution interval or two to move, and longer if they
-# keep an address that left the answers (HAProxy's `hold obsolete`). On the reference neither
-# 3 s nor 35 s was enough: its LBs never moved to green (experiments/drills, issue 17's note).
+# After the switch, how long blue keeps serving what it has before its drain starts
+# (`switch_hold`): new connections already go to green (harness/stack/upgrade.py); this is the
+# time requests on blue's open connections get to finish before the SIGTERM.
 SWITCH_HOLD_S = 3.0
 
 

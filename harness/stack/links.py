@@ -168,6 +168,10 @@ class Interposer:
         self.comment = f"continuum:{run_id}:links"
         # instance → (namespace key, upstreams interposed there)
         self._installed: dict[str, tuple[str, frozenset[str]]] = {}
+        # upstream instance → {its address: the address new connections go to instead}
+        # (a blue-green switch, `redirect`); kept so a client that restarts gets it again.
+        self._redirects: dict[str, dict[str, str]] = {}
+        self.switch_comment = f"continuum:{run_id}:switch"
         self._stopped: set[str] = set()             # upstream instances seen to stop
         self._withdrawn: set[str] = set()           # ... of them, taken out before a kill
         self._locks: dict[str, threading.Lock] = {}
@@ -198,10 +202,15 @@ class Interposer:
         with self._instance_lock(instance):
             ns = self.netexec.namespace(self._container_of(instance), instance)
             key, have = self._installed.get(instance, ("", frozenset()))
-            if key != ns.key:
+            fresh = key != ns.key
+            if fresh:
                 have = frozenset()
             want = self._upstreams(instance) - self._stopped
             self._change(instance, ns, have, want)
+            if fresh:
+                lines = self._redirect_rules(instance, set(self._redirects))
+                if lines:
+                    ns.restore(lines)
 
     def _change(self, instance: str, ns, have: frozenset[str], want: set[str]) -> None:
         svc = self._service_of(instance)
@@ -250,10 +259,62 @@ class Interposer:
             for lock in locks:
                 lock.release()
 
+    def _redirect_rules(self, instance: str, upstreams: set[str]) -> list[str]:
+        svc = self._service_of(instance)
+        nat = []
+        for r in self.routes:
+            moved = self._redirects.get(r.upstream)
+            if r.client != svc or r.upstream not in upstreams or not moved:
+                continue
+            for ip in r.client_sees:
+                if ip in moved:
+                    # Inserted first: it wins over the link's own DNAT for new connections;
+                    # the nat table sees only a connection's first packet, so every connection
+                    # already open keeps the path it had (to blue, through the proxy).
+                    nat.append(f"-I OUTPUT -d {ip}/32 -p tcp -m tcp --dport {r.port} -m comment "
+                               f"--comment {self.switch_comment} -j DNAT --to-destination {moved[ip]}:{r.port}")
+        return ["*nat", *nat, "COMMIT"] if nat else []
+
+    def redirect(self, upstream: str, moved: dict[str, str]) -> int:
+        """A blue-green switch: from now on every new connection of `upstream`'s link clients
+        to one of its addresses goes to `moved[address]` (green's) instead, straight to it (green
+        is not interposed); connections already open stay on blue until blue closes them (its
+        drain). Like moving a virtual IP, it works whatever the client's DNS does: Docker 20.10
+        keeps answering a container's hostname on every network it is connected to, so blue's
+        name cannot be taken from it while it still serves. Returns the number of client
+        instances switched; a client that restarts later gets the rule again (`ensure`)."""
+        self._redirects[upstream] = dict(moved)
+        clients = sorted({i for r in self.routes if r.upstream == upstream and not r.ingress
+                          for i in self._instances_of(r.client)})
+        pending, errors = [], []
+        for instance in clients:
+            with self._instance_lock(instance):
+                ns = self.netexec.current(instance)
+                if ns is None:
+                    continue        # not running: `ensure` applies it when it starts
+                lines = self._redirect_rules(instance, {upstream})
+                if lines:
+                    try:
+                        pending.append((instance, ns.begin(lines)))
+                    except HarnessError as exc:
+                        errors.append(f"{instance}: {exc}")
+        for instance, landing in pending:
+            try:
+                landing.wait()
+            except HarnessError as exc:
+                errors.append(f"{instance}: {exc}")
+        if errors:
+            raise StackError("switching to green: " + "; ".join(errors))
+        return len(pending)
+
+    def redirected(self, upstream: str) -> bool:
+        return upstream in self._redirects
+
     def rules_in(self, instance: str) -> list[str]:
         """Our rules in the instance's namespace, read back (tests, `doctor`)."""
         ns = self.netexec.namespace(self._container_of(instance), instance)
-        return [line for line in ns.save().splitlines() if self.comment in line]
+        return [line for line in ns.save().splitlines()
+                if self.comment in line or self.switch_comment in line]
 
     # ─────────────────────────── following the engine ───────────────────────────
 

@@ -289,3 +289,45 @@ def test_one_way_partition_cuts_the_proxied_path_in_its_direction_only():
     rules = stack.instance("client-1").ns.rules
     assert any(r.startswith(f"INPUT -s {ip} -p tcp --sport {port}") for r in rules)
     assert not any(r.startswith("OUTPUT") for r in rules)
+
+
+# ─────────────────────────────── blue-green switch ───────────────────────────────
+
+class _NetExec:
+    def __init__(self, namespaces):
+        self.namespaces = namespaces
+
+    def current(self, name):
+        return self.namespaces.get(name)
+
+
+def test_a_blue_green_switch_redirects_new_connections_of_every_link_client_to_green():
+    """`Interposer.redirect`: in each running client of the moved instance, one DNAT rule per
+    address it reaches blue at, inserted first (it must win over the link's own rule), under
+    its own comment; a stopped client is skipped and gets the rule when it is interposed again
+    in a fresh namespace."""
+    from harness.stack.links import Interposer
+
+    target = load_target(ROOT / "targets" / "reference")
+    nets, plan, routes = _planned(target)
+    log: list = []
+    lb1 = FakeNamespace(log, "lb-1")
+    inserted: list[str] = []
+    lb1_begin = lb1.begin
+
+    def begin(lines):
+        inserted.extend(lines)
+        return lb1_begin(lines)
+    lb1.begin = begin
+    instances = {"lb": ["lb-1", "lb-2"], "app": ["app-1", "app-2", "app-3"]}
+    interposer = Interposer(client=None, run_id="r1", routes=routes, netexec=_NetExec({"lb-1": lb1}),
+                            container_of=lambda i: None, service_of=lambda i: i.rsplit("-", 1)[0],
+                            toxiproxy=lambda: None, instances_of=lambda s: instances.get(s, []))
+    blue, green = plan.ip("app-1", "backend"), "10.9.1.200"
+    assert interposer.redirect("app-1", {blue: green}) == 1      # lb-2 is not running
+    assert inserted == ["*nat", f"-I OUTPUT -d {blue}/32 -p tcp -m tcp --dport 8080 -m comment "
+                        f"--comment continuum:r1:switch -j DNAT --to-destination {green}:8080", "COMMIT"]
+    assert interposer.redirected("app-1") and not interposer.redirected("app-2")
+    # A client interposed again later (a fresh namespace) gets the switch as well as its links.
+    assert interposer._redirect_rules("lb-2", {"app-1"}) == inserted
+    assert interposer._redirect_rules("app-2", {"app-1"}) == []   # not a client of app-1
