@@ -188,3 +188,46 @@ def test_sigkill_mid_fault_reaper_cleans_up(tmp_path, docker_client):
     print(f"\nSIGKILL mid-fault → run {run_id} gone in {took if took is None else round(took, 2)} s "
           f"(measured from the kill: {time.monotonic() - t_kill:.2f} s)")
     assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after 15 s"
+
+
+def test_sigkill_mid_upgrade_reaper_cleans_up(tmp_path, docker_client):
+    """A rolling upgrade creates containers from the harness's fault thread (the replacement
+    of each instance): SIGKILL of the harness while it is at work leaves nothing either."""
+    docker_client.images.get("continuum/echo-web:latest").tag("continuum-test/echo-web", "upgrade")
+    exp = tmp_path / "upgrade.yaml"
+    exp.write_text(f"""apiVersion: continuum/v1
+kind: Experiment
+name: echo-upgrade-killed
+description: A rolling upgrade of the echo web, killed while it runs.
+target: {ROOT / "targets" / "echo"}
+duration: 40s
+load: {{profile: echo, users: 3, spawn_rate: 3, request_timeout: 1s}}
+faults:
+  - {{name: upgrade-web, at: 2s, for: 35s, action: service.upgrade, service: web,
+     image: "continuum-test/echo-web:upgrade", strategy: rolling}}
+slo: {{failed_requests: "<= 1000"}}
+""")
+    out = tmp_path / "sigkill-upgrade"
+    proc, log = start("run", str(exp), "--report-dir", str(out))
+    try:
+        run_id = wait_for_event(proc, out, "run_start")["run_id"]
+        wait_for_event(proc, out, "fault_injected")
+        # Kill once the replacement exists (the new container, from the new image), or the
+        # old one is gone: the fault thread is mid-way.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            web = docker_client.containers.list(all=True, filters={
+                "label": [f"io.continuum.run-id={run_id}", "io.continuum.service=web"]})
+            if not web or any("continuum-test/echo-web:upgrade" in c.image.tags for c in web):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the upgrade never replaced web: {log.read_text()[-2000:]}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    took = wait_gone(docker_client, run_id, 15)
+    print(f"\nSIGKILL mid-upgrade → run {run_id} gone in {took if took is None else round(took, 2)} s")
+    assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after 15 s"
