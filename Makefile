@@ -9,7 +9,7 @@ suite:
 # Unit tests (fake backend) and integration tests (real Docker, Toxiproxy, Locust).
 test:
 	bash scripts/setup.sh --test
-	CONTINUUM_SHORT=1 .venv/bin/pytest -p no:cacheprovider tests/
+	CONTINUUM_SHORT=1 .venv/bin/pytest -p no:cacheprovider --durations=30 tests/
 
 setup:
 	bash scripts/setup.sh
