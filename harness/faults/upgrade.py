@@ -62,7 +62,8 @@ class ServiceUpgrade(FaultSpec):
     switch_hold_s: Duration(max_s=MAX_STEP_S) = Field(SWITCH_HOLD_S, alias="switch_hold")  # blue-green
     summary = ("replace every instance of `service` by `image` under load: `strategy: rolling` "
                "(drain, replace keeping name and address, wait healthy, one at a time) or "
-               "`blue-green` (green beside blue, names moved to green, blue drained and removed); "
+               "`blue-green` (green beside blue, blue's address moved to green for new "
+               "connections, blue drained and removed; not for an entry point); "
                "must finish within `for`")
 
     @field_validator("service")
@@ -106,8 +107,8 @@ class ServiceUpgrade(FaultSpec):
             how = (f"one instance at a time: drain (SIGTERM, {drain}), replace keeping name and "
                    f"address, wait healthy (at most {self.healthy_s:g}s)")
         else:
-            how = (f"green set beside blue (healthy within {self.healthy_s:g}s), names moved to "
-                   f"green, blue kept {self.switch_hold_s:g}s, then drained ({drain}) and removed")
+            how = (f"green set beside blue (healthy within {self.healthy_s:g}s), new connections moved "
+                   f"to green, blue kept {self.switch_hold_s:g}s, then drained ({drain}) and removed")
         return f"{self.service} → {self.image}, {self.strategy}: {how}; must finish within the window"
 
     def inject(self, ctx: FaultContext) -> Injection:
