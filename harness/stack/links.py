@@ -307,6 +307,29 @@ class Interposer:
             raise StackError("switching to green: " + "; ".join(errors))
         return len(pending)
 
+    def unredirect(self, upstream: str) -> None:
+        """Take a blue-green switch of `upstream` back out of its running clients: the instance
+        is about to be created again at its own address (a rolling upgrade after a blue-green
+        one), where the switch would send its clients to the green that is going away."""
+        if upstream not in self._redirects:
+            return
+        clients = sorted({i for r in self.routes if r.upstream == upstream and not r.ingress
+                          for i in self._instances_of(r.client)})
+        errors = []
+        for instance in clients:
+            with self._instance_lock(instance):
+                ns = self.netexec.current(instance)
+                lines = self._redirect_rules(instance, {upstream})
+                if ns is None or not lines:
+                    continue
+                try:
+                    ns.restore([line.replace("-I OUTPUT ", "-D OUTPUT ", 1) for line in lines])
+                except HarnessError as exc:
+                    errors.append(f"{instance}: {exc}")
+        del self._redirects[upstream]
+        if errors:
+            raise StackError("undoing a blue-green switch: " + "; ".join(errors))
+
     def redirected(self, upstream: str) -> bool:
         return upstream in self._redirects
 

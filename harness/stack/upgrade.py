@@ -89,6 +89,7 @@ def replace(stack: Stack, instance: str, image: str, grace_s: float) -> None:
     stack._handles.pop(instance, None)
     interposer = stack.interposer
     if interposer is not None:
+        interposer.unredirect(instance)             # after a blue-green one: back at its own address
         interposer.starting(instance)               # its clients' rules back before it listens
     stack._create_instance(svc, instance, image=image, ports=ports)
 

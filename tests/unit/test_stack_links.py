@@ -331,3 +331,31 @@ def test_a_blue_green_switch_redirects_new_connections_of_every_link_client_to_g
     # A client interposed again later (a fresh namespace) gets the switch as well as its links.
     assert interposer._redirect_rules("lb-2", {"app-1"}) == inserted
     assert interposer._redirect_rules("app-2", {"app-1"}) == []   # not a client of app-1
+
+
+def test_a_switch_is_taken_back_when_the_instance_returns_to_its_own_address():
+    from harness.stack.links import Interposer
+
+    target = load_target(ROOT / "targets" / "reference")
+    nets, plan, routes = _planned(target)
+    sent: list[list[str]] = []
+
+    class NS(FakeNamespace):
+        def begin(self, lines):
+            sent.append(list(lines))
+            return super().begin([])
+
+        def restore(self, lines):
+            sent.append(list(lines))
+    ns = NS([], "lb-1")
+    interposer = Interposer(client=None, run_id="r1", routes=routes, netexec=_NetExec({"lb-1": ns}),
+                            container_of=lambda i: None, service_of=lambda i: i.rsplit("-", 1)[0],
+                            toxiproxy=lambda: None, instances_of=lambda s: {"lb": ["lb-1"]}.get(s, []))
+    blue = plan.ip("app-1", "backend")
+    interposer.redirect("app-1", {blue: "10.9.1.200"})
+    interposer.unredirect("app-1")
+    [insert, delete] = sent
+    assert [l.replace("-I OUTPUT", "-D OUTPUT") for l in insert] == delete and delete[1].startswith("-D OUTPUT")
+    assert not interposer.redirected("app-1")
+    interposer.unredirect("app-1")      # nothing switched: nothing sent
+    assert len(sent) == 2
