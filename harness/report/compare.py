@@ -15,6 +15,9 @@ cannot tell luck from change, so single runs keep the point comparison.
 Two properties are not estimates: a candidate trial that lost an acknowledged write, or that never
 recovered, against a baseline whose trials never did, is a regression whatever the intervals say.
 
+A candidate trial set none of whose trials could be judged (all stopped by abort_if, or errors)
+against a baseline with judged trials is a regression too: nothing measured is not a pass
+(measured: the fragile twin's app kill aborted in 3 of 3 trials and compare said "0 regressed").
 An experiment of the baseline that the candidate lacks is a regression: a candidate that ran
 less is never a pass (a suite whose experiments all went missing must not report "0 compared"
 and exit 0). A baseline with nothing in it is bad input.
@@ -195,6 +198,11 @@ def _never(entry: dict[str, Any]) -> list[int]:
     return [k + 1 for k, v in enumerate(entry.get("values", [])) if v == "never"]
 
 
+def _judged(entry: dict[str, Any]) -> int:
+    """How many trials of a set were judged (results.json `judged`; older files: all of them)."""
+    return int(entry.get("judged", entry.get("trials", 0)) or 0)
+
+
 def compare_sets(base: dict[str, Any], cand: dict[str, Any], th: Thresholds) -> ExperimentComparison:
     """Two trial sets of one experiment, metric by metric on their intervals (module docstring)."""
     deltas: list[MetricDelta] = []
@@ -252,6 +260,14 @@ def compare_sets(base: dict[str, Any], cand: dict[str, Any], th: Thresholds) -> 
     bverd, cverd = str(base.get("verdict", "?")), str(cand.get("verdict", "?"))
     if bverd == "PASS" and cverd == "FAIL":
         regressions.insert(0, "verdict: PASS → FAIL")
+    # Nothing measured is never a pass: a candidate none of whose trials could be judged
+    # (every one stopped by its abort_if bar, or an error) against a baseline that had judged
+    # ones leaves every metric "not comparable", which must not read as "no regression".
+    bj, cj = _judged(base), _judged(cand)
+    if cj == 0 and bj > 0:
+        regressions.insert(0, f"judged trials: 0 of {int(cand.get('trials', 0))} in the candidate "
+                              f"({cverd}: every trial aborted or errored), {bj} in the baseline: "
+                              f"nothing to compare is not a pass")
     return ExperimentComparison(str(cand.get("experiment")), bverd, cverd, tuple(deltas), tuple(regressions),
                                 (int(base.get("trials", 0)), int(cand.get("trials", 0))))
 

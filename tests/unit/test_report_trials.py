@@ -143,3 +143,22 @@ def test_junit_judges_the_set_not_each_trial():
     case = next(c for c in suites[0].findall("testcase") if c.get("name") == "slo.time_to_recover")
     assert (case.find("failure") is not None) == (s.assertions[1].verdict.value == "FAIL")
     assert any(r.verdict.value == "FAIL" for r in ts)          # a trial failed; the suite's verdict is the set's
+
+
+def test_a_candidate_with_no_judged_trial_is_never_a_pass(ref_a, tmp_path):
+    # Measured on the real engine: the fragile twin's app kill aborted (abort_if) in all 3 of
+    # its trials; every metric was "not comparable" and compare said 0 regressed, exit 0.
+    cand = json.loads(json.dumps(ref_a))
+    [ts] = cand["trial_sets"]
+    ts.update(verdict="FAIL", judged=0)
+    for m in ts["metrics"].values():
+        m.update(values=[None] * len(m.get("values", [])), interval=None)
+    e = compare_docs(ref_a, cand).experiment("set")
+    assert e.regressed and e.regressions[0].startswith("judged trials: 0 of"), e.regressions
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "results.json").write_text(json.dumps(ref_a))
+    (tmp_path / "b" / "results.json").write_text(json.dumps(cand))
+    out = io.StringIO()
+    assert cmd_compare(tmp_path / "a", tmp_path / "b", out=out) == 1, out.getvalue()
+    # The same set against itself is not a regression.
+    assert not compare_docs(ref_a, ref_a).experiment("set").regressed
