@@ -34,6 +34,15 @@ def images(docker_client):
     return V1, V2
 
 
+def assert_all_on(stack, image: str, version: str) -> None:
+    """Every app instance ends on `image`: its container's image, and what it answers itself."""
+    for n in ("app-1", "app-2", "app-3"):
+        stack.container(n).reload()
+        assert image in stack.container(n).image.tags, (n, stack.container(n).image.tags)
+        code, out = stack.instance(n).exec(["curl", "-fsSi", "-m", "2", "http://127.0.0.1:8080/healthz"], 5)
+        assert code == 0 and f"x-app-version: {version}" in out.lower(), (n, out)
+
+
 def test_rolling_upgrade_of_the_reference_fails_nothing(docker_client, images):
     v1, v2 = images
     exp = load_experiment(ROOT / "experiments/drills/app-rolling-upgrade.yaml")
@@ -45,12 +54,7 @@ def test_rolling_upgrade_of_the_reference_fails_nothing(docker_client, images):
     with Stack(exp.target, image_overrides={"app": v1}) as stack:
         record, result = run_experiment(exp, stack=stack)
         print(result.verdict, result.reasons, result.overall, result.versions, sep="\n")
-        # Every instance ends on v2: its container's image, and what it answers itself.
-        for n in ("app-1", "app-2", "app-3"):
-            stack.container(n).reload()
-            assert v2 in stack.container(n).image.tags, (n, stack.container(n).image.tags)
-            code, out = stack.instance(n).exec(["curl", "-fsSi", "-m", "2", "http://127.0.0.1:8080/healthz"], 5)
-            assert code == 0 and "x-app-version: 2" in out.lower(), (n, out)
+        assert_all_on(stack, v2, "2")
     [event] = record.faults
     print(event.detail)
 
@@ -99,11 +103,7 @@ def test_blue_green_upgrade_of_the_reference_moves_every_request_to_green(docker
     with Stack(exp.target, image_overrides={"app": v1}) as stack:
         record, result = run_experiment(exp, stack=stack)
         print(result.verdict, result.reasons, result.overall, result.versions, sep="\n")
-        for n in ("app-1", "app-2", "app-3"):
-            stack.container(n).reload()
-            assert v2 in stack.container(n).image.tags, (n, stack.container(n).image.tags)
-            code, out = stack.instance(n).exec(["curl", "-fsSi", "-m", "2", "http://127.0.0.1:8080/healthz"], 5)
-            assert code == 0 and "x-app-version: 2" in out.lower(), (n, out)
+        assert_all_on(stack, v2, "2")
         names = {c.name for c in stack.client.containers.list(
             all=True, filters={"label": f"{RUN_LABEL}={stack.run_id}"})}
         # Blue is gone; green (its Docker name keeps "-green") *is* the instance now.
