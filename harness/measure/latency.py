@@ -92,15 +92,43 @@ class Dist:
                 break
         return out
 
-    def corrected(self, interval_s: float | None) -> "Dist":
-        """The closed-loop correction applied to these counts (a new Dist with its own reps)."""
+    def corrected(self, interval_s: float | None, correction: "Correction | None" = None) -> "Dist":
+        """The closed-loop correction applied to these counts (a new Dist). `correction`: a
+        cache shared by the many distributions of one run (its steps, phases)."""
         if interval_s is None or interval_s <= 0:
             return self
-        out = Dist()
+        c = correction if correction is not None and correction.interval_s == interval_s \
+            else Correction(interval_s)
+        out = Dist(reps=c.reps)
+        counts = out.counts
         for index, n in self.counts.items():
-            for v in corrected(self.value(index), interval_s):
-                out.add(v, n)
+            for dest, mult in c.expand(index, self.value(index)):
+                counts[dest] = counts.get(dest, 0) + n * mult
         return out
+
+
+class Correction:
+    """The expected-interval correction of one value, bucketed once and reused: a run's 36,000
+    steps hold the same buckets over and over. The corrected values' exact extremes per bucket
+    go to one shared `reps` (a superset for any one distribution: still never below exact)."""
+
+    __slots__ = ("interval_s", "reps", "_cache")
+
+    def __init__(self, interval_s: float):
+        self.interval_s = interval_s
+        self.reps: Reps = {}
+        self._cache: dict[float, tuple[tuple[int, int], ...]] = {}
+
+    def expand(self, index: int, value_s: float) -> tuple[tuple[int, int], ...]:
+        got = self._cache.get(value_s)
+        if got is None:
+            by: dict[int, int] = {}
+            for v in corrected(value_s, self.interval_s):
+                i = bucket(v)
+                by[i] = by.get(i, 0) + 1
+                note(self.reps, i, v)
+            got = self._cache[value_s] = tuple(by.items())
+        return got
 
 
 def felt_dist(samples: Iterable[Sample], interval_s: float | None) -> tuple[Dist, Dist]:

@@ -12,10 +12,11 @@ objects. What is kept, per STEP_S step (by request start, as every metric cuts t
   fault window, per step of the report's plot) is read from these counts; several load
   processes' counts are merged exactly (they add) when the run ends.
 * the raw samples of every step, up to `raw_cap` samples in all. Beyond the cap, *quiet* steps
-  are evicted oldest first: a step is quiet when every request in it succeeded within
-  `slow_s`, and it is more than `margin_s` away from any step that was not quiet (a failure, a
-  slow success, a step without requests) and from any `mark` (a phase or fault boundary the
-  orchestrator announces). So the requests around every failure, hole and boundary stay raw:
+  are evicted oldest first: a step is quiet when every request in it succeeded and some
+  success *completed* in it, and it is more than `margin_s` away from any step that was not
+  quiet (a failure, a step in which nothing completed: a hang; a step without requests) and
+  from any `mark` (a phase or fault boundary the orchestrator announces). An outage or a stall
+  of two steps (200 ms) or more always holds a step that is not quiet. So the requests around every failure, hole and boundary stay raw:
   outage edges (the last success before, the first after), stalls, error windows, time to
   recover (whose windows are `recovery_window_s <= margin_s` wide) and phase cuts are computed
   from exactly the samples of today's raw path.
@@ -23,8 +24,10 @@ objects. What is kept, per STEP_S step (by request start, as every metric cuts t
   success, with its weight being the step's successes, completing at the step's widest internal
   gap, and the success that ends that gap, completing at the step's last completion. Counts,
   availability and the outage across and inside the step stay exact (the widest gap is the
-  step's own, never smaller than the run's); stalls inside an evicted step read up to one
-  request latency instead of their true (smaller) value.
+  step's own, never smaller than the run's); a stall inside evicted steps (under 200 ms, else
+  they would not be quiet) reads from the stand-ins: up to a step and a request latency
+  instead of its true, smaller value. In a phase with a real stall or outage that one is the
+  longest; in a healthy phase of a long run the longest stall is that approximation.
 * the steps around failures, holes and marks may hold more than `raw_cap` (that is what
   failures cost), up to `hard_cap`. Beyond it (a long run failing or slow throughout) the oldest
   of those are evicted too, down to `raw_cap`, keeping their failures raw up to FAILURE_CAP:
@@ -44,15 +47,15 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from harness.measure.histogram import Counts, merge_into, pack, unpack
-from harness.measure.latency import Dist, Reps, bucket, note
+from harness.measure.latency import Correction, Dist, Reps, bucket, note
 from harness.measure.omission import due_latency
 from harness.measure.timeline import STEP_S, Step
 from harness.model import Sample
 
-RAW_CAP = 300_000           # raw samples kept before quiet steps are evicted; tests stay below it
-HARD_CAP = 1_000_000        # raw samples kept at most, failures' surroundings included (~150 MB)
-MARGIN_S = 5.0              # raw kept this far around anything not quiet, and around marks
-SLOW_S = 1.0                # a success slower than this makes its step not quiet (stalls)
+RAW_CAP = 100_000           # raw samples kept before quiet steps are evicted; tests stay below it
+HARD_CAP = 500_000          # raw samples kept at most, failures' surroundings included (~100 MB)
+MARGIN_S = 5.0              # raw kept this far around anything not quiet (>= a recovery window)
+MARK_STEPS = 1              # ... and this many steps either side of a mark
 CLOSE_AFTER_S = 5.0         # default; the orchestrator passes request_timeout + delivery slack
 FAILURE_CAP = 200_000       # failures kept raw when non-quiet steps had to be evicted
 
@@ -120,7 +123,7 @@ class SampleStore:
     `mark` boundaries, `finish(t_end)`, then read."""
 
     def __init__(self, t0: float, *, step_s: float = STEP_S, close_after_s: float = CLOSE_AFTER_S,
-                 raw_cap: int = RAW_CAP, hard_cap: int = HARD_CAP, margin_s: float = MARGIN_S, slow_s: float = SLOW_S,
+                 raw_cap: int = RAW_CAP, hard_cap: int = HARD_CAP, margin_s: float = MARGIN_S,
                  failure_cap: int = FAILURE_CAP):
         self.t0 = t0
         self.step_s = step_s
@@ -128,11 +131,12 @@ class SampleStore:
         self.margin = max(1, int(math.ceil(margin_s / step_s)))
         self.raw_cap = raw_cap
         self.hard_cap = max(hard_cap, raw_cap)
-        self.slow_s = slow_s
+        self._completed: dict[int, int] = {}            # successes completed, by step of completion
         self.failure_cap = failure_cap
         self._open: dict[int, list[tuple[int, Sample]]] = {}
         self._closed: dict[int, _Closed] = {}
         self._lat: dict[int, StepLatency] = {}          # per load process
+        self._sources: set[int] = set()
         self._merged: StepLatency | None = None
         self._reps: dict[tuple[str | None, int], Reps] = {}
         self._newest = -1
@@ -148,6 +152,7 @@ class SampleStore:
         self.late = 0
         self.t_end: float | None = None
         self.operations: tuple[str, ...] = ()
+        self._corrections: dict[tuple[str | None, float], Correction] = {}
 
     @classmethod
     def of(cls, samples: Iterable[Sample], t0: float, t_end: float, **kw) -> "SampleStore":
@@ -160,6 +165,7 @@ class SampleStore:
     # ─── recording ───
 
     def add(self, samples: Iterable[Sample], src: int = 0) -> None:
+        self._sources.add(src)
         t0, step = self.t0, self.step_s
         newest = self._newest
         for s in samples:
@@ -237,7 +243,7 @@ class SampleStore:
         ops: dict[str, list[int]] = {}
         counts: dict[tuple[int, str, int], Counts] = {}
         quiet = True
-        slow = self.slow_s
+        completed = self._completed
         for src, s in entries:
             o = ops.get(s.name)
             if o is None:
@@ -247,9 +253,14 @@ class SampleStore:
                 quiet = False
                 continue
             o[1] += s.weight
-            if s.latency_s > slow:
-                quiet = False
+            j = self._step_of(s.t + s.latency_s)
+            completed[j] = completed.get(j, 0) + 1
             self._count(counts, src, s)
+        # every request that can complete in step k started in a step <= k: its count is final
+        if not completed.pop(k, 0):
+            quiet = False                               # nothing completed: a hang
+        for j in [j for j in completed if j < k]:
+            del completed[j]
         for (src, op, kind), c in counts.items():
             self._lat.setdefault(src, StepLatency()).put(k, op, kind, c)
         self.requests += len(entries)
@@ -299,10 +310,10 @@ class SampleStore:
     # ─── eviction ───
 
     def _near(self, k: int, marks_only: bool = False) -> bool:
-        """Within the margin of a mark, or (unless `marks_only`) of a step that was not quiet."""
-        m = self.margin
-        if any(abs(k - x) <= m for x in self._marks):
+        """Next to a mark, or (unless `marks_only`) within the margin of a step that was not quiet."""
+        if any(abs(k - x) <= MARK_STEPS for x in self._marks):
             return True
+        m = self.margin
         if marks_only:
             return False
         i = bisect.bisect_left(self._loud, k - m)       # closed in order: `_loud` is sorted
@@ -385,7 +396,7 @@ class SampleStore:
                          evicted_steps=self._evicted, evicted_requests=self._evicted_requests,
                          capped=self._capped_steps > 0, capped_steps=self._capped_steps,
                          failures_merged=self._failures_merged, late=self.late,
-                         sources=max(1, len(self._lat)), cuts_in_evicted_steps=in_evicted)
+                         sources=max(1, len(self._sources)), cuts_in_evicted_steps=in_evicted)
 
     def _dist(self, op: str | None, kind: int, keys: Iterable[int]) -> Dist:
         lat = self._merged or StepLatency()
@@ -431,7 +442,15 @@ class SampleStore:
                         due.counts[j] = due.counts.get(j, 0) + 1
         if self._has_due(op):
             return due, raw
-        return raw.corrected(interval_s), raw
+        return raw.corrected(interval_s, self._correction(op, interval_s)), raw
+
+    def _correction(self, op: str | None, interval_s: float | None) -> Correction | None:
+        if interval_s is None or interval_s <= 0:
+            return None
+        c = self._corrections.get((op, interval_s))
+        if c is None:
+            c = self._corrections[(op, interval_s)] = Correction(interval_s)
+        return c
 
     def steps(self, op: str | None, t_end: float, interval_s: float | None = None) -> tuple[Step, ...]:
         """The report's timeline: STEP_S buckets from t0 to t_end, as Timeline.steps."""
@@ -451,7 +470,7 @@ class SampleStore:
             keys = (k, n) if k == n - 1 else (k,)      # the last bucket also takes t_end
             d = self._dist(op, DUE if due else RAW, keys)
             if not due:
-                d = d.corrected(interval_s)
+                d = d.corrected(interval_s, self._correction(op, interval_s))
             p50, p99 = d.percentiles((50, 99))
             out.append(Step(round(k * self.step_s, 6), ok, failed, p50, p99))
         return tuple(out)

@@ -263,7 +263,8 @@ def evaluate(record: RunRecord) -> Result:
     # The run's store (bounded: harness.measure.store), or one made from the record's samples:
     # percentiles always come from its per-step histograms, everything else from its samples.
     store = record.store if record.store is not None else SampleStore.of(record.samples, t0, t_end)
-    tl = Timeline(store.samples())
+    # a run's record holds the store's samples already (raw kept and stand-ins)
+    tl = Timeline(record.samples if record.store is not None and record.samples else store.samples())
     operations = tl.operations()
     intervals = _intervals(record, tl, operations)
 

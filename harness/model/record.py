@@ -135,6 +135,8 @@ class RunRecord:
     monitoring: "MonitorRecord | None" = None  # alerts and probe samples (harness.model.monitoring)
     versions: tuple[VersionRecord, ...] = ()    # which release answered, when the profile says
     # A real run's requests in bounded form (harness.measure.store.SampleStore, finished; typed
-    # loosely because the model layer imports nothing from measure). Then `samples` is empty
-    # and evaluate() reads this; records built from samples (tests, tools) leave it None.
+    # loosely because the model layer imports nothing from measure): then `samples` are the
+    # store's (every sample of a run under its cap; past it, those kept raw and the stand-ins
+    # of quiet steps) and percentiles come from its histograms. Records built from samples
+    # (tests, tools) leave it None.
     store: Any = None

@@ -86,15 +86,14 @@ class _Run:
         fault_events = tuple(self.scheduler.fault_events) if self.scheduler else ()
         store = self.store
         if store is not None and store.t_end is None:
-            for e in fault_events:          # the steps around every fault edge stay raw
-                for t in (e.issued_t, e.injected_t, e.reverted_t):
-                    if t is not None:
-                        store.mark(t)
+            _mark_edges(self, fault_events, self.experiment.load.request_timeout_s)
             store.finish(t_end)
         return RunRecord(
             experiment=self.experiment, run_id=self.run_id, started_at=started_at,
             t0=self.t0, t_end=t_end,
-            samples=() if store is not None else tuple(s for s in self.samples if self.t0 <= s.t <= t_end),
+            # the store's: every sample of a run under its cap, else those kept raw and stand-ins
+            samples=tuple(store.samples()) if store is not None else
+            tuple(s for s in self.samples if self.t0 <= s.t <= t_end),
             store=store,
             phases=phases(fault_events, self.t0, t_end, self.experiment.load.request_timeout_s),
             faults=fault_events, writes=tuple(self.writes), reads=tuple(self.reads),
@@ -246,17 +245,28 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
                 run.audit, run.audit_error = _own_writes(run.audit, prior, run.audit_error)
 
 
+def _mark_edges(run: _Run, fault_events: Any, request_timeout_s: float) -> None:
+    """Every instant harness.run.phases and harness.measure.recovery will cut at, announced to
+    the store as soon as it is known (its steps then stay raw: cuts exact to the request)."""
+    from harness.run.phases import RECOVERY_GRACE_S
+
+    for e in fault_events:
+        start = e.issued_t if e.issued_t is not None else e.injected_t
+        edges = [start, e.injected_t, start - request_timeout_s, e.injected_t + RECOVERY_GRACE_S]
+        if e.reverted_t is not None:
+            edges += [e.reverted_t, e.reverted_t + RECOVERY_GRACE_S]
+        for t in edges:
+            run.mark(t)
+
+
 def _store(experiment: Experiment, t0: float) -> Any:
     """Where the run's samples go (harness.measure.store): bounded, with raw samples kept around
     every failure and phase edge. A step closes once its slowest request can have arrived; the
-    raw margin covers a recovery window and the phase edges set a request timeout or a grace
-    away from a fault's own (harness.run.phases)."""
+    raw margin around failures covers a recovery window (its windows count requests exactly)."""
     from harness.measure.store import SampleStore
-    from harness.run.phases import RECOVERY_GRACE_S
 
     timeout = experiment.load.request_timeout_s
-    return SampleStore(t0, close_after_s=timeout + 2.0,
-                       margin_s=max(timeout, experiment.recovery_window_s, RECOVERY_GRACE_S) + 1.0)
+    return SampleStore(t0, close_after_s=timeout + 2.0, margin_s=experiment.recovery_window_s + 0.2)
 
 
 def _own_writes(after: AuditSnapshot, prior: AuditSnapshot,
@@ -315,8 +325,8 @@ def _drive(exp: Experiment, run: _Run, load: Any, events: Events, pacer: Pacer |
         began = sched.tick()
         if began is not None:
             phase = began
-            run.mark(clock.now())
             events.emit(PhaseStarted(phase, clock.now()))
+        _mark_edges(run, sched.fault_events, exp.load.request_timeout_s)
         if pacer is not None:
             for text in pacer.notes():
                 note = Note(clock.now(), text)

@@ -163,3 +163,31 @@ def test_percentiles_of_known_values_are_exact_and_unknown_over_nothing():
     assert Dist().percentiles((50,)) == [None]
     with pytest.raises(ValueError):
         d.percentiles((101,))
+
+
+def test_a_distributed_runs_samples_reach_the_store_by_worker(tmp_path, monkeypatch):
+    """LoadGenerator(keep_samples=False).poll_sources: each worker's samples, named, then
+    forgotten; the store keeps a histogram set per worker and merges them."""
+    from harness.load.runner import LoadGenerator
+    from test_load_distributed import FAKE_MASTER
+
+    exe = tmp_path / "fake-master"
+    exe.write_text(FAKE_MASTER)
+    exe.chmod(0o755)
+    (tmp_path / "locustfile.py").write_text("# not imported by the fake\n")
+    monkeypatch.setenv("FAKE_MASTER_MODE", "good")
+    with LoadGenerator(tmp_path / "locustfile.py", "U", "http://127.0.0.1:1", users=2, spawn_rate=2,
+                       request_timeout_s=1.0, max_duration_s=30, python=str(exe), workers=2,
+                       keep_samples=False) as load:
+        pass
+    got = load.poll_sources(final=True)
+    # worker 1's clock is 100 s ahead: its sample is on ours already
+    assert [(src, [(s.t, s.ok) for s in ss]) for src, ss in got] == [(0, [(6.0, True)]), (1, [(6.5, False)]),
+                                                                     (0, [(7.0, True)])]
+    assert load.samples() == () and load.poll_sources(final=True) == []     # handed out, forgotten
+    st = SampleStore(5.0)
+    for src, ss in got:
+        st.add(ss, src)
+    st.finish(8.0)
+    assert st.info().sources == 2
+    assert st.latency(None, 5.0, 8.0)[1].total == 2
