@@ -450,7 +450,10 @@ class LoadGenerator:
             tab = strings.strings
             samples = [Sample(r[0] - off, r[1], bool(r[2]), tab[r[3]], tab[r[4]],
                               r[5] - off if len(r) > 5 else None) for r in body["s"]]
-            writes = [WriteRecord(wid, "acked" if ok else "unknown", t - off) for wid, ok, t in body["w"]]
+            # [id, ok, start, end] as in _apply (a worker sends the end too; unpacking three
+            # fields made every distributed run with writes a corrupt stream)
+            writes = [WriteRecord(w[0], "acked" if w[1] else "unknown", w[2] - off,
+                                  w[3] - off if len(w) > 3 and w[3] is not None else None) for w in body["w"]]
             reads = [ReadRecord(rid, t - off) for rid, t in body.get("r", ())]
             versions = [VersionRecord(t - off, tab[v], bool(ok)) for t, v, ok in body.get("v", ())]
             with self._lock:
