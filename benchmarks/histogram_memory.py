@@ -17,7 +17,21 @@ Each mode runs in its own process (peak RSS from getrusage is per process):
             microseconds per phase; each 100 ms step's values sorted); worst relative error of
             p50/p95/p99/p99.9 per phase and p50/p99 over every step.
 
+The run's own path (`--run`): the stream above plus two 2 s outages (every request fails) goes
+through what a run does with it: polls into `harness.measure.store.SampleStore` as the
+orchestrator builds it (`harness.run.orchestrator._store`), the faults' edges marked as the
+scheduler reaches them, then `evaluate()` of the RunRecord (phases from harness.run.phases,
+closed loop with 60 users so the coordinated-omission correction runs):
+
+  run       peak RSS and CPU of that process for SECONDS; the result's figures.
+  exact     the same stream's exact nearest-rank percentiles per phase (raw and as felt, the
+            correction applied per request as the raw path does); compared with `run`'s.
+  agree     AGREE_SECONDS (default 120 s) evaluated twice in one process, once with the default
+            caps (quiet steps evicted) and once with no cap (every sample raw): the outage edges,
+            stalls, error windows, TTR and counts must be identical.
+
     .venv/bin/python benchmarks/histogram_memory.py [--seconds 3600] [--rate 10000] [--raw-seconds 60]
+    .venv/bin/python benchmarks/histogram_memory.py --run [--seconds 3600] [--agree-seconds 120]
 """
 
 from __future__ import annotations
@@ -50,8 +64,14 @@ def phases(seconds: float) -> list[tuple[str, float, float]]:
             ("degraded", 2 * seconds / 3, 2 * seconds / 3 + 20.0), ("recovery", 2 * seconds / 3 + 30.0, seconds)]
 
 
-def stream(seconds: float, rate: float, seed: int = 14):
+def outages(seconds: float) -> list[tuple[float, float]]:
+    """`--run`: two 2 s holes in which every request fails (a link down, a restart)."""
+    return [(seconds / 4, seconds / 4 + 2.0), (3 * seconds / 4, 3 * seconds / 4 + 2.0)]
+
+
+def stream(seconds: float, rate: float, seed: int = 14, holes: bool = False):
     """Batches of Samples, as LoadGenerator.poll() delivers them."""
+    down = outages(seconds) if holes else []
     rng = random.Random(seed)
     lognorm = rng.lognormvariate
     n_batch = int(rate * BATCH_S)
@@ -71,7 +91,9 @@ def stream(seconds: float, rate: float, seed: int = 14):
                 us = rng.randrange(200_000, 2_000_000)
             if slow_a <= off < slow_b:
                 us *= 10
-            ok = not (write and fail_a <= off < fail_b)
+            # an outage fails every request in flight during it (a link down)
+            ok = not (write and fail_a <= off < fail_b) and \
+                not any(off < b and off + us / 1_000_000 > a for a, b in down)
             batch.append(Sample(T0 + off, us / 1_000_000, ok, "transfer" if write else "balance",
                                 "" if ok else "HTTPError"))
             k += 1
@@ -179,10 +201,142 @@ def mode_accuracy(seconds: float, rate: float) -> dict:
             "phases": table, "below_exact": below}
 
 
-def run_child(mode: str, seconds: float, rate: float) -> dict:
+USERS = 60
+
+
+def run_faults(seconds: float):
+    from harness.model import FaultEvent
+
+    fa = seconds / 3
+    (o1a, o1b), (o2a, o2b) = outages(seconds)
+    sa = 2 * seconds / 3
+    return [FaultEvent("outage-1", "network.down", ("lb-app-1",), T0 + o1a, T0 + o1b, issued_t=T0 + o1a - 0.002),
+            FaultEvent("failover", "container.kill", ("db-1",), T0 + fa, None, issued_t=T0 + fa - 0.003),
+            FaultEvent("degraded", "network.latency", ("lb-app-1",), T0 + sa, T0 + sa + 20.0, issued_t=T0 + sa - 0.001),
+            FaultEvent("outage-2", "network.down", ("lb-app-1",), T0 + o2a, T0 + o2b, issued_t=T0 + o2a - 0.002)]
+
+
+def run_experiment_model():
+    from harness.measure.synthetic import make_experiment
+    from harness.model import Assertion
+    from harness.model.experiment import LoadSpec
+
+    exp = make_experiment("one-hour", slo=(Assertion("availability", ">=", 0.99, ">= 99%"),), recovery_window_s=3.0)
+    return exp.model_copy(update={"load": LoadSpec(profile="ledger", users=USERS)})
+
+
+def run_path(seconds: float, rate: float, **caps):
+    """What a run does with the stream: store (as the orchestrator makes it), marks, evaluate."""
+    from harness.measure import evaluate
+    from harness.measure.synthetic import make_record
+    from harness.run.orchestrator import _mark_edges, _store
+    from harness.run.phases import phases as run_phases
+    import dataclasses
+
+    exp = run_experiment_model()
+    faults = run_faults(seconds)
+    store = _store(exp, T0)
+    for k, v in caps.items():
+        setattr(store, k, v)
+    class _R:                               # what _mark_edges needs of the orchestrator's run
+        mark = store.mark
+    for batch in stream(seconds, rate, holes=True):
+        now = batch[-1].t                   # the scheduler knows a fault once it issued it
+        _mark_edges(_R, [f for f in faults if f.issued_t <= now], exp.load.request_timeout_s)
+        store.add(batch)
+    t_end = T0 + seconds
+    store.finish(t_end)
+    rec = make_record([], experiment=exp, t0=T0, t_end=t_end, faults=faults,
+                      phases=run_phases(faults, T0, t_end, exp.load.request_timeout_s))
+    return evaluate(dataclasses.replace(rec, store=store)), rec
+
+
+def _figures(r) -> dict:
+    from harness.report.results import plain
+
+    # stalls apart: inside evicted (quiet) steps they are the stand-ins' (harness.measure.store)
+    return {"phases": [plain({k: getattr(p, k) for k in ("name", "requests", "successes", "failures", "errors",
+                                                          "longest_outage", "availability", "throughput_rps")})
+                       for p in r.phases],
+            "ops": [plain([(o.operation, o.requests, o.successes, o.longest_outage)
+                           for o in p.operations]) for p in r.phases],
+            "faults": [plain((f.fault, f.error_window, f.recovery)) for f in r.faults],
+            "ttr": r.time_to_recover_s, "outage": plain(r.longest_outage), "stall": plain(r.longest_stall),
+            "timeline": [(s.ok, s.failed) for s in r.timeline]}
+
+
+PCT = (("latency_p50_s", 50.0), ("latency_p95_s", 95.0), ("latency_p99_s", 99.0), ("latency_max_s", 100.0))
+RAW_PCT = (("raw_latency_p50_s", 50.0), ("raw_latency_p99_s", 99.0))
+
+
+def mode_run(seconds: float, rate: float) -> dict:
+    base = peak_rss_mb()
+    t = time.process_time()
+    r, rec = run_path(seconds, rate)
+    cpu = time.process_time() - t
+    return {"requests": r.overall.requests, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base, "cpu_s": cpu,
+            "cpu_us_per_request": cpu / max(1, r.overall.requests) * 1e6,
+            "measurement": dataclasses_plain(r.measurement), "figures": _figures(r),
+            "percentiles": {p.name: {k: getattr(p, k) for k, _ in PCT + RAW_PCT} for p in r.phases},
+            "phase_edges": [(p.name, p.start_t, p.end_t) for p in rec.phases],
+            "baseline_requests": r.phase("baseline").requests, "verdict": r.verdict.value}
+
+
+def dataclasses_plain(x):
+    from harness.report.results import plain
+    return plain(x)
+
+
+def mode_exact(seconds: float, rate: float, edges: list, baseline_requests: int) -> dict:
+    """Exact nearest-rank percentiles per phase, felt values corrected per request."""
+    from harness.measure.omission import corrected, expected_interval
+
+    base = next(e for e in edges if e[0] == "baseline")
+    interval = expected_interval(USERS, baseline_requests, base[2] - base[1])
+    cuts = [("overall", T0, T0 + seconds + 1e-9)] + [(n, a, b) for n, a, b in edges]
+    raw = {n: Counter() for n, _, _ in cuts}
+    felt = {n: Counter() for n, _, _ in cuts}
+    for batch in stream(seconds, rate, holes=True):
+        for s in batch:
+            if not s.ok:
+                continue
+            vals = None
+            for n, a, b in cuts:
+                if a <= s.t < b:
+                    raw[n][s.latency_s] += 1
+                    if vals is None:
+                        vals = list(corrected(s.latency_s, interval))
+                    for v in vals:
+                        felt[n][v] += 1
+    out = {}
+    for n, _, _ in cuts:
+        if not raw[n]:
+            continue
+        out[n] = {k: _exact(felt[n], q) for k, q in PCT}
+        out[n].update({k: _exact(raw[n], q) for k, q in RAW_PCT})
+    return out
+
+
+def plain_stall(st):
+    return None if st is None else round(st.duration_s, 6)
+
+
+def mode_agree(seconds: float, rate: float) -> dict:
+    bounded, _ = run_path(seconds, rate)
+    everything, _ = run_path(seconds, rate, raw_cap=10**9, hard_cap=10**9)
+    a, b = _figures(bounded), _figures(everything)
+    return {"requests": bounded.overall.requests, "evicted_requests": bounded.measurement.evicted_requests,
+            "raw_requests": bounded.measurement.raw_requests, "capped": bounded.measurement.capped,
+            "identical": a == b, "differences": [k for k in a if a[k] != b[k]],
+            "stalls": [(p.name, plain_stall(p.longest_stall), plain_stall(q.longest_stall))
+                       for p, q in zip(bounded.phases, everything.phases)],
+            "outage": a["outage"], "stall": a["stall"], "ttr": a["ttr"], "faults": a["faults"]}
+
+
+def run_child(mode: str, seconds: float, rate: float, extra: list[str] = ()) -> dict:
     t = time.monotonic()
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--seconds", str(seconds), "--rate", str(rate)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--seconds", str(seconds), "--rate", str(rate),
+                          *extra], capture_output=True, text=True, check=True)
     doc = json.loads(out.stdout.strip().splitlines()[-1])
     doc["wall_s"] = time.monotonic() - t
     return doc
@@ -193,13 +347,23 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3600.0)
     ap.add_argument("--rate", type=float, default=10_000.0)
     ap.add_argument("--raw-seconds", type=float, default=60.0)
-    ap.add_argument("--child", choices=("hist", "raw", "accuracy"))
+    ap.add_argument("--child", choices=("hist", "raw", "accuracy", "run", "exact", "agree"))
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--run", action="store_true", help="the run's own path (SampleStore + evaluate)")
+    ap.add_argument("--agree-seconds", type=float, default=120.0)
+    ap.add_argument("--exact-input", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child == "exact":
+        doc = json.loads(Path(args.exact_input).read_text())
+        print(json.dumps(mode_exact(args.seconds, args.rate, doc["phase_edges"], doc["baseline_requests"])))
+        return 0
     if args.child:
-        fn = {"hist": mode_hist, "raw": mode_raw, "accuracy": mode_accuracy}[args.child]
+        fn = {"hist": mode_hist, "raw": mode_raw, "accuracy": mode_accuracy, "run": mode_run,
+              "agree": mode_agree}[args.child]
         print(json.dumps(fn(args.seconds, args.rate)))
         return 0
+    if args.run:
+        return main_run(args)
     n = int(args.seconds * args.rate)
     print(f"simulated run: {args.seconds:g} s at {args.rate:g} requests/s = {n:,} requests", flush=True)
     raw = run_child("raw", args.raw_seconds, args.rate)
@@ -222,6 +386,54 @@ def main() -> int:
             cells = "  ".join(f"p{q}: {ex / 1000:.2f}→{g / 1000:.2f} ms ({err * 100:+.3f}%)" for q, (ex, g, err) in row.items())
             print(f"  {name:9} {cells}")
         print("worst phase |error|: " + ", ".join(f"p{q} {e * 100:.3f}%" for q, e in acc["worst_phase_error"].items()))
+    return 0
+
+
+def main_run(args) -> int:
+    import os
+    import tempfile
+
+    n = int(args.seconds * args.rate)
+    print(f"the run's path: {args.seconds:g} s at {args.rate:g} requests/s = {n:,} requests "
+          f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+    agree = run_child("agree", args.agree_seconds, args.rate)
+    print(f"bounded vs every sample raw over {args.agree_seconds:g} s ({agree['requests']:,} requests, "
+          f"{agree['evicted_requests']:,} evicted, {agree['raw_requests']:,} kept raw, capped {agree['capped']}): "
+          f"identical (stalls aside) {agree['identical']} {agree['differences'] or ''}; outage {agree['outage']}, "
+          f"stall {agree['stall']}, TTR {agree['ttr']}", flush=True)
+    for name, a, b in agree["stalls"]:
+        if a != b:
+            print(f"  longest stall in {name}: {a} bounded, {b} raw", flush=True)
+    raw = run_child("raw", args.raw_seconds, args.rate)
+    per_req = (raw["peak_rss_mb"] - raw["rss_before_mb"]) / raw["requests"]
+    print(f"raw samples ({args.raw_seconds:g} s): peak RSS {raw['peak_rss_mb']:.0f} MB → {args.seconds:g} s: "
+          f"~{raw['rss_before_mb'] + per_req * n:,.0f} MB", flush=True)
+    run = run_child("run", args.seconds, args.rate)
+    print(f"run path ({run['requests']:,} requests): peak RSS {run['peak_rss_mb']:.0f} MB (interpreter and imports "
+          f"{run['rss_before_mb']:.0f} MB), {run['cpu_us_per_request']:.2f} µs CPU/request (simulation included), "
+          f"wall {run['wall_s']:.0f} s; measurement {run['measurement']}", flush=True)
+    print(f"  outage {run['figures']['outage']}, stall {run['figures']['stall']}, TTR {run['figures']['ttr']}, "
+          f"faults {run['figures']['faults']}", flush=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(run, f)
+    exact = run_child("exact", args.seconds, args.rate, ["--exact-input", f.name])
+    worst = 0.0
+    below = 0
+    for name, want in exact.items():
+        if name == "wall_s":
+            continue
+        got = run["percentiles"][name]
+        cells = []
+        for k, w in want.items():
+            g = got[k]
+            err = (g - w) / w
+            below += err < -1e-12
+            worst = max(worst, abs(err))
+            cells.append(f"{k.replace('_s', '').replace('latency_', '')} {w * 1000:.2f}→{g * 1000:.2f} ms ({err * 100:+.3f}%)")
+        print(f"  {name:18} " + "  ".join(cells))
+    print(f"worst percentile |error| {worst * 100:.3f}% (values below exact: {below}); "
+          f"ratio raw/run peak RSS {(raw['rss_before_mb'] + per_req * n) / run['peak_rss_mb']:.0f}x; "
+          f"load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -94,8 +94,12 @@ class LoadGenerator:
         remote_workers: int = 0,
         master_bind: str = "127.0.0.1:0",
         join_timeout_s: float = 30.0,
+        keep_samples: bool = True,
     ):
         path = Path(locustfile).resolve()
+        # False: samples are handed out by poll() and forgotten (a run streams them into its
+        # bounded store, harness.measure.store); samples() then holds only those not polled.
+        self._keep = keep_samples
         if stop_grace_s is None:
             stop_grace_s = 2 * request_timeout_s + 1.0
         self._config = WorkerConfig(
@@ -120,6 +124,7 @@ class LoadGenerator:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._samples: list[Sample] = []
+        self._srcs: list[int] = []              # keep_samples=False: each sample's load process
         self._writes: list[WriteRecord] = []
         self._reads: list[ReadRecord] = []
         self._versions: list[VersionRecord] = []
@@ -228,8 +233,7 @@ class LoadGenerator:
         frame, crash, or exit without being asked and without an end frame).
         """
         with self._lock:
-            new = self._samples[self._polled:]
-            self._polled = len(self._samples)
+            new = self._take_locked()
             failed = self._failure_locked()
         if not new and failed:
             raise LoadError(failed + self._tail())
@@ -239,8 +243,33 @@ class LoadGenerator:
         """Samples not yet handed out, without raising: for the cleanup path, where the worker's
         failure (if any) is already on its way out."""
         with self._lock:
-            new = self._samples[self._polled:]
-            self._polled = len(self._samples)
+            return self._take_locked()
+
+    def poll_sources(self, final: bool = False) -> list[tuple[int, list[Sample]]]:
+        """As poll() (as poll_final() when `final`), the samples grouped by the load process
+        that sent them (its worker number; 0 with one process), in arrival order: each
+        process's latency is kept in its own histograms and merged exactly at the end
+        (harness.measure.store)."""
+        with self._lock:
+            srcs = self._srcs if not self._keep else [0] * (len(self._samples) - self._polled)
+            new = self._take_locked()
+            failed = None if final else self._failure_locked()
+        if not new and failed:
+            raise LoadError(failed + self._tail())
+        out: list[tuple[int, list[Sample]]] = []
+        start = 0
+        for i in range(1, len(new) + 1):
+            if i == len(new) or srcs[i] != srcs[start]:
+                out.append((srcs[start], new[start:i]))
+                start = i
+        return out
+
+    def _take_locked(self) -> list[Sample]:
+        if not self._keep:
+            new, self._samples, self._srcs = self._samples, [], []
+            return new
+        new = self._samples[self._polled:]
+        self._polled = len(self._samples)
         return new
 
     def samples(self) -> tuple[Sample, ...]:
@@ -379,6 +408,8 @@ class LoadGenerator:
             with self._lock:
                 self._versions.extend(versions)
                 self._samples.extend(samples)
+                if not self._keep:
+                    self._srcs.extend([0] * len(samples))
                 self._writes.extend(writes)
                 self._reads.extend(reads)
                 self._users = body.get("u", self._users)
@@ -419,13 +450,18 @@ class LoadGenerator:
             tab = strings.strings
             samples = [Sample(r[0] - off, r[1], bool(r[2]), tab[r[3]], tab[r[4]],
                               r[5] - off if len(r) > 5 else None) for r in body["s"]]
-            writes = [WriteRecord(wid, "acked" if ok else "unknown", t - off) for wid, ok, t in body["w"]]
+            # [id, ok, start, end] as in _apply (a worker sends the end too; unpacking three
+            # fields made every distributed run with writes a corrupt stream)
+            writes = [WriteRecord(w[0], "acked" if w[1] else "unknown", w[2] - off,
+                                  w[3] - off if len(w) > 3 and w[3] is not None else None) for w in body["w"]]
             reads = [ReadRecord(rid, t - off) for rid, t in body.get("r", ())]
             versions = [VersionRecord(t - off, tab[v], bool(ok)) for t, v, ok in body.get("v", ())]
             with self._lock:
                 self._ledger.batch(src, int(body["q"]), len(samples), len(writes))   # raises: nothing added
                 self._versions.extend(versions)
                 self._samples.extend(samples)
+                if not self._keep:
+                    self._srcs.extend([src] * len(samples))
                 self._writes.extend(writes)
                 self._reads.extend(reads)
                 if "u" in body:

@@ -1,5 +1,11 @@
 """Latency per time step in HDR histograms: bounded memory, exact merges, percentiles within 0.1%.
 
+The bucket layout, `pack`/`unpack` and the wire format here are what a run uses, through
+harness.measure.store (per step, operation and load process) and harness.measure.latency
+(percentiles with each bucket's exact extremes); `StepHistograms` below is the first,
+stand-alone form (one histogram per step, no operations), kept for
+benchmarks/histogram_memory.py's comparison.
+
 A raw list of samples grows with every request (an hour at 10,000 requests/s is 36 million
 `Sample`s, several GB), and percentiles from several load processes cannot be averaged. An HDR
 histogram counts values in buckets whose width is a fixed fraction of the value, so

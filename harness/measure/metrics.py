@@ -6,10 +6,14 @@ Definitions (the reference is docs/results-schema.md, "How the numbers are defin
 * A sample belongs to the phase in which it *started* (`Sample.t` in `[start, end)`; the overall
   phase `[t0, t_end]` includes t_end).
 * availability = successes / requests; None over 0 requests (unknown, never 0 or 1).
-* latency percentiles are nearest-rank over *successful* requests only, from the raw samples
-  (not Locust's rounded histogram), as users felt them: counted from when each request was due
-  (harness.measure.omission); `raw_latency_*` are the same without that correction. None when
-  there were no successes.
+* latency percentiles are nearest-rank over *successful* requests only, from HDR histogram
+  counts of our own samples (harness.measure.latency; not Locust's rounded histogram): exact
+  when a bucket holds one value, else at most 1/1024 above; as users felt them: counted from
+  when each request was due (harness.measure.omission); `raw_latency_*` are the same without
+  that correction. None when there were no successes. In a run the counts are the per-step
+  histograms of harness.measure.store; a phase given as samples alone is counted on the spot.
+* counts are weighted (`Sample.weight`: a stand-in of a long run's quiet step counts for the
+  requests it holds).
 * throughput = requests sent (started) in the phase / phase length.
 * longest outage: the longest interval in which nothing succeeded, measured from the moment the
   system was last seen answering (the latest *completion*, t + latency, of any success so far) to
@@ -30,12 +34,14 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from harness.measure.omission import felt_latencies
+from harness.measure.latency import Dist, felt_dist
 from harness.measure.stalls import Stall, longest_stall
-from harness.measure.timeline import percentile
 from harness.model import Sample
+
+# (operation or None, expected interval) → (felt, raw) latency of a phase's successes
+LatencyOf = Callable[[str | None, float | None], tuple[Dist, Dist]]
 
 
 @dataclass(frozen=True)
@@ -81,18 +87,25 @@ class PhaseMetrics:
 
 
 def phase_metrics(name: str, samples: Sequence[Sample], start: float, end: float, t0: float,
-                  interval_s: float | None = None, operation: str | None = None) -> PhaseMetrics:
+                  interval_s: float | None = None, operation: str | None = None,
+                  latency: tuple[Dist, Dist] | None = None) -> PhaseMetrics:
     """Metrics of the samples that started in the phase [start, end) (already selected).
 
     `interval_s`: a closed-loop user's expected interval between these requests, for the
-    coordinated-omission correction (None: nothing to correct, or open-loop samples)."""
-    requests = len(samples)
-    raw = sorted(s.latency_s for s in samples if s.ok)
-    felt = sorted(felt_latencies(samples, interval_s))
-    successes = len(raw)
+    coordinated-omission correction (None: nothing to correct, or open-loop samples).
+    `latency`: (felt, raw) distributions of their successes (a run's store); default: counted
+    from `samples`."""
+    requests = sum(s.weight for s in samples)
+    successes = sum(s.weight for s in samples if s.ok)
+    felt_d, raw_d = latency if latency is not None else felt_dist(samples, interval_s)
+    f50, f95, f99, fmax = felt_d.percentiles((50, 95, 99, 100))
+    r50, r99 = raw_d.percentiles((50, 99))
     failures = requests - successes
     length = end - start
-    errors = Counter((s.error or "error") for s in samples if not s.ok)
+    errors: Counter[str] = Counter()
+    for s in samples:
+        if not s.ok:
+            errors[s.error or "error"] += s.weight
     return PhaseMetrics(
         name=name,
         start_s=start - t0,
@@ -102,31 +115,37 @@ def phase_metrics(name: str, samples: Sequence[Sample], start: float, end: float
         failures=failures,
         availability=successes / requests if requests else None,
         error_rate=failures / requests if requests else None,
-        latency_p50_s=percentile(felt, 50),
-        latency_p95_s=percentile(felt, 95),
-        latency_p99_s=percentile(felt, 99),
-        latency_max_s=felt[-1] if felt else None,
+        latency_p50_s=f50,
+        latency_p95_s=f95,
+        latency_p99_s=f99,
+        latency_max_s=fmax,
         throughput_rps=requests / length if length > 0 else None,
         errors=tuple(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
         longest_outage=longest_outage(samples, start, end, t0),
         longest_stall=longest_stall(samples, start, end, t0),
-        raw_latency_p50_s=percentile(raw, 50),
-        raw_latency_p99_s=percentile(raw, 99),
+        raw_latency_p50_s=r50,
+        raw_latency_p99_s=r99,
         operation=operation,
     )
 
 
 def phase_with_operations(name: str, samples: Sequence[Sample], start: float, end: float, t0: float,
-                          operations: Sequence[str], intervals: Mapping[str | None, float | None]) -> PhaseMetrics:
+                          operations: Sequence[str], intervals: Mapping[str | None, float | None],
+                          latency_of: LatencyOf | None = None) -> PhaseMetrics:
     """A phase's metrics over every request, with one entry per operation in `operations` (an
     operation that sent nothing in this phase is listed with 0 requests: unknown, not good).
-    `intervals[None]` is the expected interval of all requests, `intervals[op]` an operation's."""
+    `intervals[None]` is the expected interval of all requests, `intervals[op]` an operation's.
+    `latency_of(op, interval)`: the phase's latency from the run's histograms."""
     by_op: dict[str, list[Sample]] = {op: [] for op in operations}
     for s in samples:
         by_op.setdefault(s.name, []).append(s)
-    ops = tuple(phase_metrics(name, by_op[op], start, end, t0, intervals.get(op), operation=op)
-                for op in operations)
-    whole = phase_metrics(name, samples, start, end, t0, intervals.get(None))
+
+    def lat(op: str | None) -> tuple[Dist, Dist] | None:
+        return None if latency_of is None else latency_of(op, intervals.get(op))
+
+    ops = tuple(phase_metrics(name, by_op[op], start, end, t0, intervals.get(op), operation=op,
+                              latency=lat(op)) for op in operations)
+    whole = phase_metrics(name, samples, start, end, t0, intervals.get(None), latency=lat(None))
     return dataclasses.replace(whole, operations=ops)
 
 

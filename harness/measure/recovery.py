@@ -75,8 +75,8 @@ def charged(timeline: Timeline, span: Span, operation: str | None = None) -> lis
 
 def error_window(requests: Sequence[Sample], t0: float) -> ErrorWindow | None:
     """First to last start of the failures among `requests` (sorted by start); None if none failed."""
-    failed = [s.t for s in requests if not s.ok]
-    return ErrorWindow(failed[0] - t0, failed[-1] - t0, len(failed)) if failed else None
+    failed = [s for s in requests if not s.ok]
+    return ErrorWindow(failed[0].t - t0, failed[-1].t - t0, sum(s.weight for s in failed)) if failed else None
 
 
 def recovery_bar(slo: Sequence[Assertion], operation: str | None = None) -> Assertion:
@@ -103,16 +103,17 @@ def time_to_recover(requests: Sequence[Sample], span: Span, window_s: float, bar
     windows = int((span.end - span.start - window_s) / step_s + 1e-9) + 1
     if windows <= 0:
         return FaultRecovery(name, False, None, bar.threshold, window_s)
-    placed = sorted((max(s.t, span.start), s.ok) for s in requests)
-    times = [t for t, _ in placed]
-    ok_prefix = [0]
-    for _, ok in placed:
-        ok_prefix.append(ok_prefix[-1] + ok)
+    placed = sorted((max(s.t, span.start), s.ok, s.weight) for s in requests)
+    times = [t for t, _, _ in placed]
+    ok_prefix, n_prefix = [0], [0]
+    for _, ok, w in placed:         # weighted: stand-ins of a long run's quiet steps
+        ok_prefix.append(ok_prefix[-1] + (w if ok else 0))
+        n_prefix.append(n_prefix[-1] + w)
     last_bad = -1
     for k in range(windows):
         a = span.start + k * step_s
         i, j = bisect.bisect_left(times, a), bisect.bisect_left(times, a + window_s)
-        n, good = j - i, ok_prefix[j] - ok_prefix[i]
+        n, good = n_prefix[j] - n_prefix[i], ok_prefix[j] - ok_prefix[i]
         if not n or not bar.holds(good / n):
             last_bad = k
     if last_bad == windows - 1:

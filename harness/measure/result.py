@@ -16,6 +16,7 @@ from harness.measure.metrics import Outage, PhaseMetrics
 from harness.measure.recovery import ErrorWindow, FaultRecovery
 from harness.measure.rpo import DrillSummary
 from harness.measure.stalls import Stall
+from harness.measure.store import StoreInfo
 from harness.measure.timeline import Step
 from harness.measure.versions import VersionSummary
 from harness.model.experiment import Experiment
@@ -159,6 +160,7 @@ class Result:
     monitoring: MonitorSummary | None = None  # detection per fault, alerts, probe samples
     versions: VersionSummary | None = None  # which release answered (harness.measure.versions)
     drill: DrillSummary | None = None       # a backup and restore drill's RTO and RPO (harness.measure.rpo)
+    measurement: StoreInfo | None = None    # how the samples were kept (harness.measure.store)
 
     @property
     def name(self) -> str:

@@ -1,7 +1,10 @@
 """Samples ordered in time, with the cuts every metric needs.
 
 A `Timeline` holds a run's samples sorted by start time (`Sample.t`) plus prefix sums, so the
-number of requests and successes in any interval is two binary searches away. Intervals are
+number of requests and successes in any interval is two binary searches away. Counts are
+weighted (`Sample.weight`): on a long run the samples are harness.measure.store's, where a
+quiet step is two stand-ins carrying its counts. `steps` here is the raw path; a run's report
+timeline comes from the store's histograms. Intervals are
 half-open, `[start, end)`, on the same monotonic clock as `Sample.t`.
 """
 
@@ -53,10 +56,12 @@ class Timeline:
     def __init__(self, samples: Sequence[Sample]):
         self.samples: tuple[Sample, ...] = tuple(sorted(samples, key=lambda s: s.t))
         self.times: list[float] = [s.t for s in self.samples]
-        ok_prefix = [0]
-        for s in self.samples:
-            ok_prefix.append(ok_prefix[-1] + (1 if s.ok else 0))
+        ok_prefix, n_prefix = [0], [0]
+        for s in self.samples:          # weighted: a stand-in counts for the requests it holds
+            ok_prefix.append(ok_prefix[-1] + (s.weight if s.ok else 0))
+            n_prefix.append(n_prefix[-1] + s.weight)
         self._ok_prefix = ok_prefix
+        self._n_prefix = n_prefix
         self.max_latency_s: float = max((s.latency_s for s in self.samples), default=0.0)
 
     def __len__(self) -> int:
@@ -73,7 +78,7 @@ class Timeline:
     def counts(self, start: float, end: float) -> tuple[int, int]:
         """(requests, successes) that started in [start, end)."""
         i, j = self._bounds(start, end)
-        return j - i, self._ok_prefix[j] - self._ok_prefix[i]
+        return self._n_prefix[j] - self._n_prefix[i], self._ok_prefix[j] - self._ok_prefix[i]
 
     def operations(self) -> tuple[str, ...]:
         """The request names seen, sorted."""
@@ -95,8 +100,8 @@ class Timeline:
             a = t0 + k * step_s
             b = t_end + 1e-9 if k == n - 1 else t0 + (k + 1) * step_s
             chunk = self.between(a, b)
-            ok = sum(1 for s in chunk if s.ok)
+            ok = sum(s.weight for s in chunk if s.ok)
             lat = sorted(felt_latencies(chunk, interval_s))
-            out.append(Step(round(k * step_s, 6), ok, len(chunk) - ok,
+            out.append(Step(round(k * step_s, 6), ok, sum(s.weight for s in chunk) - ok,
                             percentile(lat, 50), percentile(lat, 99)))
         return tuple(out)

@@ -41,6 +41,7 @@ from harness.measure.result import (
     Result,
     Verdict,
 )
+from harness.measure.store import SampleStore
 from harness.measure.timeline import Timeline
 from harness.model import AUDIT_METRICS, METRICS, MONITOR_METRICS, Assertion, RunRecord
 from harness.model.assertions import DRILL_METRICS, STEADY_PHASES
@@ -224,9 +225,9 @@ def _intervals(record: RunRecord, tl: Timeline, operations: Sequence[str]) -> di
         else (record.t0, record.t_end)
     users = record.experiment.load.users
     chunk = tl.between(start, end)
-    out: dict[str | None, float | None] = {None: expected_interval(users, len(chunk), end - start)}
+    out: dict[str | None, float | None] = {None: expected_interval(users, sum(s.weight for s in chunk), end - start)}
     for op in operations:
-        out[op] = expected_interval(users, sum(1 for s in chunk if s.name == op), end - start)
+        out[op] = expected_interval(users, sum(s.weight for s in chunk if s.name == op), end - start)
     return out
 
 
@@ -259,12 +260,17 @@ def evaluate(record: RunRecord) -> Result:
     """Measure `record` and decide its verdict (see module docstring for the rules)."""
     exp = record.experiment
     t0, t_end = record.t0, record.t_end
-    tl = Timeline(record.samples)
+    # The run's store (bounded: harness.measure.store), or one made from the record's samples:
+    # percentiles always come from its per-step histograms, everything else from its samples.
+    store = record.store if record.store is not None else SampleStore.of(record.samples, t0, t_end)
+    # a run's record holds the store's samples already (raw kept and stand-ins)
+    tl = Timeline(record.samples if record.store is not None and record.samples else store.samples())
     operations = tl.operations()
     intervals = _intervals(record, tl, operations)
 
     def measure(name: str, start: float, end: float, included_end: float) -> PhaseMetrics:
-        return phase_with_operations(name, tl.between(start, included_end), start, end, t0, operations, intervals)
+        return phase_with_operations(name, tl.between(start, included_end), start, end, t0, operations, intervals,
+                                     latency_of=lambda op, iv: store.latency(op, start, included_end, iv))
 
     overall = measure("overall", t0, t_end, t_end + 1e-9)
     phases = [overall] + [measure(p.name, p.start_t, p.end_t, p.end_t) for p in record.phases]
@@ -331,10 +337,9 @@ def evaluate(record: RunRecord) -> Result:
         longest_outage=overall.longest_outage,
         longest_stall=overall.longest_stall,
         operations=operations,
-        operation_timelines=tuple((op, tl.only(op).steps(t0, t_end, interval_s=intervals.get(op)))
-                                  for op in operations),
+        operation_timelines=tuple((op, store.steps(op, t_end, intervals.get(op))) for op in operations),
         durability=dur,
-        timeline=tl.steps(t0, t_end, interval_s=intervals.get(None)),
+        timeline=store.steps(None, t_end, intervals.get(None)),
         notes=tuple(NoteSummary(n.t - t0, n.text, n.author) for n in sorted(record.notes, key=lambda n: n.t)),
         aborted=record.aborted,
         harness_error=record.harness_error,
@@ -343,4 +348,12 @@ def evaluate(record: RunRecord) -> Result:
         monitoring=mon,
         versions=vers,
         drill=drill,
+        measurement=store.info(_cuts(record)),
     )
+
+
+def _cuts(record: RunRecord) -> list[float]:
+    """Every instant a metric cuts time at: phase edges and fault span starts."""
+    cuts = [t for p in record.phases for t in (p.start_t, p.end_t)]
+    cuts += [t for f in record.faults for t in (f.injected_t, f.issued_t, f.reverted_t) if t is not None]
+    return cuts

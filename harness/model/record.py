@@ -7,7 +7,7 @@ time, never parsed from a file, so they need speed rather than validation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from harness.model.experiment import Experiment
@@ -24,6 +24,9 @@ class Sample:
     name: str = ""                  # request name in the profile, e.g. "transfer"
     error: str = ""                 # short error class when not ok
     due_t: float | None = None      # open-loop load: when the request was due (<= t); else None
+    # How many requests this one stands for: 1 for a request as sent; more for the stand-ins of
+    # a long run's quiet stretches (harness.measure.store keeps counts there, not every request).
+    weight: int = 1
 
 
 @dataclass(frozen=True)
@@ -131,3 +134,9 @@ class RunRecord:
     interrupted: bool = False
     monitoring: "MonitorRecord | None" = None  # alerts and probe samples (harness.model.monitoring)
     versions: tuple[VersionRecord, ...] = ()    # which release answered, when the profile says
+    # A real run's requests in bounded form (harness.measure.store.SampleStore, finished; typed
+    # loosely because the model layer imports nothing from measure): then `samples` are the
+    # store's (every sample of a run under its cap; past it, those kept raw and the stand-ins
+    # of quiet steps) and percentiles come from its histograms. Records built from samples
+    # (tests, tools) leave it None.
+    store: Any = None

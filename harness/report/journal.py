@@ -133,7 +133,9 @@ class Journal:
     def _on_run_end(self, record: Any = None, result: Any = None, **_: Any) -> None:
         fields: dict[str, Any] = {}
         if record is not None:
-            fields.update(run_id=record.run_id, t_end=record.t_end, samples=len(record.samples))
+            store = getattr(record, "store", None)      # a long run's samples hold stand-ins
+            fields.update(run_id=record.run_id, t_end=record.t_end,
+                          samples=store.requests if store is not None else len(record.samples))
         if result is not None:
             fields.update(verdict=str(getattr(result, "verdict", "")), reasons=list(getattr(result, "reasons", ())))
         self.write("run_end", **fields)

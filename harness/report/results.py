@@ -124,6 +124,7 @@ def run_to_json(r: Result) -> dict[str, Any]:
             "lost_writes_after_restore": r.drill.lost_writes_after_restore},
         "assertions": [{"name": a.name, "key": a.key, **plain(a)} for a in r.assertions],
         "notes": plain(r.notes),
+        "measurement": None if r.measurement is None else plain(r.measurement),
         "timeline": {
             "step_s": STEP_S,
             "offset_s": [plain(s.offset_s) for s in tl],

@@ -54,7 +54,8 @@ class _Run:
         self.clock = clock
         self.t0 = clock.now()
         self.t_end: float | None = None
-        self.samples: list[Sample] = []
+        self.samples: list[Sample] = []     # stages without a store (fakes in tests) put samples here
+        self.store: Any = None              # harness.measure.store.SampleStore: a real run's requests
         self.writes: tuple[WriteRecord, ...] = ()
         self.reads: tuple[ReadRecord, ...] = ()
         self.versions: tuple = ()           # VersionRecord: which release answered
@@ -67,16 +68,33 @@ class _Run:
         self.run_id = "-"
         self.monitoring = None              # MonitorRecord, when the run was monitored
 
+    def add(self, samples: list[Sample], src: int = 0) -> None:
+        if self.store is not None:
+            self.store.add(samples, src)
+        else:
+            self.samples.extend(samples)
+
+    def mark(self, t: float) -> None:
+        if self.store is not None:
+            self.store.mark(t)
+
     def record(self, started_at: str, harness_error: str | None) -> RunRecord:
         t_end = self.t_end or self.clock.now()
         notes = list(self.notes)
         if self.audit_error:
             notes.append(Note(t_end, f"read-back unavailable: {self.audit_error}", author="harness"))
         fault_events = tuple(self.scheduler.fault_events) if self.scheduler else ()
+        store = self.store
+        if store is not None and store.t_end is None:
+            _mark_edges(self, fault_events, self.experiment.load.request_timeout_s)
+            store.finish(t_end)
         return RunRecord(
             experiment=self.experiment, run_id=self.run_id, started_at=started_at,
             t0=self.t0, t_end=t_end,
-            samples=tuple(s for s in self.samples if self.t0 <= s.t <= t_end),
+            # the store's: every sample of a run under its cap, else those kept raw and stand-ins
+            samples=tuple(store.samples()) if store is not None else
+            tuple(s for s in self.samples if self.t0 <= s.t <= t_end),
+            store=store,
             phases=phases(fault_events, self.t0, t_end, self.experiment.load.request_timeout_s),
             faults=fault_events, writes=tuple(self.writes), reads=tuple(self.reads),
             audit=self.audit, notes=tuple(notes),
@@ -183,11 +201,13 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             env={"CONTINUUM_ENDPOINTS": ",".join(endpoints)},
             mode=experiment.load.mode, rate=experiment.load.rate or 0.0,
             workers=min(load_workers(experiment.load.workers), experiment.load.users),
-            remote_workers=experiment.load.remote_workers, master_bind=experiment.load.master_bind))
+            remote_workers=experiment.load.remote_workers, master_bind=experiment.load.master_bind,
+            keep_samples=False))
         for w in load.workers_joined():     # distributed load: each worker's clock, recorded
             events.say(f"{w.name}: clock offset {w.offset_s * 1e3:+.3f} ms (round trip {w.rtt_s * 1e3:.3f} ms), "
                        f"{'same clock, 0 applied' if w.same_clock else f'{w.applied_s * 1e3:+.3f} ms applied'}")
         run.t0 = load.t_start or run.clock.now()
+        run.store = _store(experiment, run.t0)
         events.emit(RunStarted(experiment, stack.run_id, run.t0, experiment.duration_s))
         if monitor is not None:
             monitor.start(run.t0, baseline_end(experiment, run.t0))
@@ -202,7 +222,8 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
                 run.scheduler.revert_all()
             finally:
                 run.t_end = run.clock.now()
-                run.samples.extend(load.poll_final())
+                for src, batch in load.poll_sources(final=True):
+                    run.add(batch, src)
                 if monitor is not None:         # end probes while load still runs, a last poll
                     monitor.finish()
                     pump(monitor, events)
@@ -210,7 +231,8 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
         if monitor is not None:
             monitor.check()                     # a monitor thread that died of a bug: ERROR
         load.stop()
-        run.samples.extend(load.poll_final())
+        for src, batch in load.poll_sources(final=True):
+            run.add(batch, src)
         run.writes = load.writes()
         run.reads = load.reads()
         run.versions = load.versions()
@@ -221,6 +243,30 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
             run.audit_error = "; ".join(failed) or None
             if prior is not None:
                 run.audit, run.audit_error = _own_writes(run.audit, prior, run.audit_error)
+
+
+def _mark_edges(run: _Run, fault_events: Any, request_timeout_s: float) -> None:
+    """Every instant harness.run.phases and harness.measure.recovery will cut at, announced to
+    the store as soon as it is known (its steps then stay raw: cuts exact to the request)."""
+    from harness.run.phases import RECOVERY_GRACE_S
+
+    for e in fault_events:
+        start = e.issued_t if e.issued_t is not None else e.injected_t
+        edges = [start, e.injected_t, start - request_timeout_s, e.injected_t + RECOVERY_GRACE_S]
+        if e.reverted_t is not None:
+            edges += [e.reverted_t, e.reverted_t + RECOVERY_GRACE_S]
+        for t in edges:
+            run.mark(t)
+
+
+def _store(experiment: Experiment, t0: float) -> Any:
+    """Where the run's samples go (harness.measure.store): bounded, with raw samples kept around
+    every failure and phase edge. A step closes once its slowest request can have arrived; the
+    raw margin around failures covers a recovery window (its windows count requests exactly)."""
+    from harness.measure.store import SampleStore
+
+    timeout = experiment.load.request_timeout_s
+    return SampleStore(t0, close_after_s=timeout + 2.0, margin_s=experiment.recovery_window_s + 0.2)
 
 
 def _own_writes(after: AuditSnapshot, prior: AuditSnapshot,
@@ -272,13 +318,15 @@ def _drive(exp: Experiment, run: _Run, load: Any, events: Events, pacer: Pacer |
         now = clock.now()
         if now >= sched.end_t(exp.duration_s):
             return
-        batch = load.poll()  # raises LoadError if the worker died: a harness failure
-        run.samples.extend(batch)
-        live.add(batch)
+        # raises LoadError if the worker died: a harness failure
+        for src, batch in load.poll_sources():
+            run.add(batch, src)
+            live.add(batch)
         began = sched.tick()
         if began is not None:
             phase = began
             events.emit(PhaseStarted(phase, clock.now()))
+        _mark_edges(run, sched.fault_events, exp.load.request_timeout_s)
         if pacer is not None:
             for text in pacer.notes():
                 note = Note(clock.now(), text)
