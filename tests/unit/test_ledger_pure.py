@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "targets" / "refere
 
 from ledger.config import Config, ConfigError, seed_account_id  # noqa: E402
 from ledger.metrics import Metrics  # noqa: E402
-from ledger.retry import Budget, is_retryable_reply, needs_rediscovery  # noqa: E402
+from ledger.retry import Budget, is_retryable_reply, needs_rediscovery, reply_of  # noqa: E402
 
 
 def test_config_reads_sentinels_and_knobs():
@@ -57,6 +57,23 @@ def test_seed_ids_match_the_load_profile():
 def test_retry_policy(reply, retry, rediscover):
     assert is_retryable_reply(reply) is retry
     assert needs_rediscovery(reply) is rediscover
+
+
+def test_replies_the_client_library_stripped_of_their_code_are_retried_and_rediscovered():
+    # redis-py 4.3's classes for READONLY and LOADING drop the code from the message.
+    class ReadOnlyError(Exception):
+        pass
+
+    class BusyLoadingError(Exception):
+        pass
+    readonly = ReadOnlyError("You can't write against a read only replica.")
+    assert not is_retryable_reply(str(readonly))        # what the app used to read: "YOU"
+    assert reply_of(readonly) == "READONLY You can't write against a read only replica."
+    assert is_retryable_reply(reply_of(readonly)) and needs_rediscovery(reply_of(readonly))
+    assert needs_rediscovery(reply_of(BusyLoadingError("Redis is loading the dataset in memory")))
+    # A reply that kept its code, or any other error, is left as it is.
+    assert reply_of(ReadOnlyError("READONLY x")) == "READONLY x"
+    assert reply_of(ValueError("ERR boom")) == "ERR boom"
 
 
 def test_budget_backoff_never_passes_the_deadline():

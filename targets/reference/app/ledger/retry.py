@@ -15,6 +15,21 @@ RETRYABLE_REPLIES = ("READONLY", "NOREPLICAS", "LOADING", "MASTERDOWN", "TRYAGAI
 REDISCOVER_REPLIES = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING")
 
 
+# redis-py 4.x (Debian bookworm's 4.3.4) raises some error replies as classes of their own and
+# drops the code from the message: READONLY arrives as ReadOnlyError("You can't write against a
+# read only replica."), whose first word is "YOU". Read by its text alone, a write to a demoted
+# primary was neither retried nor sent to the new primary: after a failover every transfer
+# through an old connection failed (found by `continuum explore`, issue 11).
+STRIPPED_CODES = {"ReadOnlyError": "READONLY", "BusyLoadingError": "LOADING"}
+
+
+def reply_of(error: BaseException) -> str:
+    """The error reply as Redis sent it (code first), whatever the client library made of it."""
+    text = str(error)
+    code = STRIPPED_CODES.get(type(error).__name__)
+    return f"{code} {text}" if code and reply_code(text) != code else text
+
+
 def reply_code(message: str) -> str:
     return message.split(" ", 1)[0].upper() if message else ""
 

@@ -21,7 +21,7 @@ from . import scripts
 from .config import Config
 from .datatier import DataTier
 from .metrics import Metrics
-from .retry import Budget, is_retryable_reply, needs_rediscovery
+from .retry import Budget, is_retryable_reply, needs_rediscovery, reply_of
 
 log = logging.getLogger("ledger.store")
 
@@ -70,8 +70,9 @@ class Ledger:
                 rediscover = True
             else:
                 outcome = results[0]
-                if isinstance(outcome, redis.ResponseError):
-                    msg = str(outcome)
+                # BusyLoadingError (LOADING) is a ConnectionError in redis-py, not a reply error.
+                if isinstance(outcome, (redis.ResponseError, redis.exceptions.BusyLoadingError)):
+                    msg = reply_of(outcome)
                     if not is_retryable_reply(msg):
                         raise outcome
                     last = msg
