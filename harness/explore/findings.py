@@ -60,9 +60,16 @@ class Summary:
     inconclusive: int = 0
     unsettled: int = 0
     skipped_superset: int = 0                   # pairs holding a single that already failed
+    # One finding per component and invariant (harness.explore.coverage): candidates put off to a
+    # second pass because they could only repeat a finding ({"repeats x-kill-app-w4-u5": 7}), and
+    # failures recorded but not shrunk because a finding already covers what they broke.
+    deferred: dict[str, int] = field(default_factory=dict)
+    duplicate_failures: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     unconfirmed: list[dict[str, Any]] = field(default_factory=list)
     not_covered: list[str] = field(default_factory=list)      # candidates the budget left untried
+    not_covered_by_family: dict[str, int] = field(default_factory=dict)
+    not_covered_deferred: int = 0               # of those, the ones put off as repeats of a finding
     time_s: float = 0.0
     time_to_first_finding_s: float | None = None
     stacks_up: int = 0
@@ -146,9 +153,16 @@ def summary_text(s: Summary) -> str:
         lines.append(f"  unconfirmed {f['name']}: reproduced {f['reproduced']}/{f['confirmations']} (not a finding)")
     if not s.findings:
         lines.append("  no findings")
+    for f in s.duplicate_failures:
+        lines.append(f"  failed again, not shrunk: {f['name']} ({', '.join(f['failed'])}) repeats {f['repeats']}")
+    if s.deferred:
+        lines.append(f"  put off as repeats of a finding (same component, same invariant): {sum(s.deferred.values())} "
+                     "candidates (" + "; ".join(f"{n} {why}" for why, n in s.deferred.items()) + ")")
     if s.not_covered:
-        lines.append(f"  not covered ({s.stopped_because}): {len(s.not_covered)} candidates, e.g. "
-                     + ", ".join(s.not_covered[:5]))
+        fam = ", ".join(f"{n} {k}" for k, n in s.not_covered_by_family.items())
+        lines.append(f"  not covered ({s.stopped_because}): {len(s.not_covered)} candidates ({fam}"
+                     + (f"; {s.not_covered_deferred} of them put off as repeats" if s.not_covered_deferred else "")
+                     + "), e.g. " + ", ".join(s.not_covered[:5]))
     return "\n".join(lines)
 
 
