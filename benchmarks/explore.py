@@ -3,9 +3,9 @@
     # a search, given only the target: findings, time to first finding, candidates per hour
     .venv/bin/python benchmarks/explore.py search targets/reference-fragile --budget 30m --seed 0
 
-    # candidates per hour, reused stack vs fresh stack: the same K candidates each way,
-    # one way after the other, no shrinking (every run counted)
-    .venv/bin/python benchmarks/explore.py rate targets/reference --candidates 4
+    # candidates per hour, reused stack vs fresh stack: the same seed and budget each way,
+    # one way after the other (candidates tried and runs, shrinks and confirmations included)
+    nice -n 10 .venv/bin/python benchmarks/explore.py rate targets/reference-fragile --budget 8m
 
 Writes each search's folder (summary.json, candidates.jsonl, found/) under --out (default
 reports/explore-bench/). Prints the figures with the date and the load average: the machine is
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.cli import _budget_arg  # noqa: E402
 from harness.events import Events, Message  # noqa: E402
-from harness.explore.candidates import Params, generate, singles  # noqa: E402
+from harness.explore.candidates import generate  # noqa: E402
 from harness.explore.explorer import explore  # noqa: E402
 from harness.explore.findings import summary_text, write_summary  # noqa: E402
 from harness.explore.runner import StackRunner  # noqa: E402
@@ -60,33 +60,38 @@ def search(args: argparse.Namespace) -> None:
 
 
 def rate(args: argparse.Namespace) -> None:
-    """Candidates per hour each way on the same candidates. The candidates are the target's
-    singles that are expected to pass (replicated instances only), so no shrink runs skew it:
-    every run is one candidate."""
+    """Candidates (and runs) per hour each way: the same target, seed and budget, one search
+    on a reused stack and one with a fresh stack per run, one after the other. Both take the
+    candidates in the same order and shrink what fails, so the two differ only in the stack."""
     target = load_target(args.target)
-    names = [c for c in singles(target, args.seed) if c.family == "kill" and c.rank >= 2]
-    cands = names[: args.candidates]
     figures = {}
     for mode in args.modes.split(","):
         out = Path(args.out) / f"rate-{target.name}-{mode}-{time.strftime('%H%M%S')}"
-        _say(f"rate {mode}: {', '.join(c.name for c in cands)}")
+        load0 = os.getloadavg()
+        _say(f"rate {mode}: {target.name}, budget {args.budget:.0f} s, seed {args.seed}")
         t = time.monotonic()
         with signals_as_interrupt(), StackRunner(target, mode, _events()) as runner:
-            s = explore(target, budget_s=10 ** 6, seed=args.seed, out_dir=out, run=runner.run,
-                        candidates=cands, confirm=1, stack=mode, say=_say, params=Params())
+            s = explore(target, budget_s=args.budget, seed=args.seed, out_dir=out, run=runner.run,
+                        confirm=args.confirm, stack=mode, say=_say)
             ups = runner.ups
         wall = time.monotonic() - t            # stack down included
+        load1 = os.getloadavg()
         log = [json.loads(x) for x in (out / "candidates.jsonl").read_text().splitlines()]
-        per = [x["wall_s"] for x in log]
-        figures[mode] = {"runs": len(log), "wall_s": round(wall, 1), "per_run_median_s": round(statistics.median(per), 1),
-                         "settle_median_s": round(statistics.median(x["settle_s"] for x in log), 1),
-                         "per_hour": round(len(log) * 3600 / wall, 1), "stacks_up": ups,
-                         "statuses": [x["status"] for x in log]}
-        _say(f"{mode}: {figures[mode]}")
-    if len(figures) == 2:
-        r, f = figures.get("reused"), figures.get("fresh")
-        if r and f:
-            print(f"candidates/hour reused {r['per_hour']} vs fresh {f['per_hour']}: ratio {r['per_hour'] / f['per_hour']:.2f}")
+        judged = [x for x in log if x["status"] in ("pass", "fail")]
+        figures[mode] = {
+            "candidates": s.tried, "runs": len(log), "judged_runs": len(judged), "wall_s": round(wall, 1),
+            "candidates_per_hour": round(s.tried * 3600 / wall, 1), "runs_per_hour": round(len(log) * 3600 / wall, 1),
+            "per_run_median_s": round(statistics.median(x["wall_s"] for x in log), 1) if log else None,
+            "settle_median_s": round(statistics.median(x["settle_s"] for x in log), 1) if log else None,
+            "stacks_up": ups, "findings": [f["name"] for f in s.findings],
+            "statuses": [x["status"] for x in log], "load_avg_start": [round(x, 1) for x in load0],
+            "load_avg_end": [round(x, 1) for x in load1], "out": str(out)}
+        _say(f"{mode}: {json.dumps(figures[mode])}")
+    r, f = figures.get("reused"), figures.get("fresh")
+    if r and f and f["candidates_per_hour"] and f["runs_per_hour"]:
+        print(f"candidates/hour reused {r['candidates_per_hour']} vs fresh {f['candidates_per_hour']}: "
+              f"ratio {r['candidates_per_hour'] / f['candidates_per_hour']:.2f}; runs/hour "
+              f"{r['runs_per_hour']} vs {f['runs_per_hour']}: ratio {r['runs_per_hour'] / f['runs_per_hour']:.2f}")
     print(json.dumps(figures, indent=2))
 
 
@@ -103,7 +108,8 @@ def main() -> None:
     sp.set_defaults(fn=search)
     sp = sub.add_parser("rate")
     sp.add_argument("target")
-    sp.add_argument("--candidates", type=int, default=4)
+    sp.add_argument("--budget", type=_budget_arg, default=480.0)
+    sp.add_argument("--confirm", type=int, default=3)
     sp.add_argument("--modes", default="reused,fresh")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", default="reports/explore-bench")
