@@ -117,7 +117,7 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
         log.write(json.dumps({"name": c.name, "what": c.describe(), "why": why, "status": out.status,
                               "failed": sorted(out.failed), "lost_writes": out.lost_writes,
                               "wall_s": round(out.wall_s, 1), "settle_s": round(out.settle_s, 1),
-                              "probed": out.probed, "recovered": out.recovered,
+                              "probed": out.probed, "recovered": out.recovered, "attempts": out.attempts,
                               "fresh": out.fresh, "run_id": out.run_id,
                               "reasons": list(out.reasons[:3]), "t_s": round(budget.elapsed, 1)}) + "\n")
         log.flush()

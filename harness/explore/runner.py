@@ -50,6 +50,7 @@ class Outcome:
     fresh: bool = False                         # ran on a stack made for it
     probed: bool = False                        # the settle before it ran the load probe
     recovered: bool | None = None               # its recovery phase met the steady state (None: not judged)
+    attempts: int = 1                           # runs it took (an unsettled or error run is run again)
 
     def brief(self) -> str:
         what = self.status.upper()
@@ -185,14 +186,15 @@ class StackRunner:
         """Run once. An `unsettled` run on a reused stack is run again after a settle with the
         load probe; an `error` (or a second `unsettled`) once more on a fresh stack."""
         out = self._run_once(experiment, fresh=False)
+        n = 1
         if out.status == "unsettled" and self.stack == "reused" and not out.probed:
             self.events.say(f"{experiment.name}: {out.brief()}; once more after a probed settle", level="warning")
             self._last_recovered = None
-            out = self._run_once(experiment, fresh=False)
+            out, n = self._run_once(experiment, fresh=False), n + 1
         if out.status in ("error", "unsettled"):
             self.events.say(f"{experiment.name}: {out.brief()}; once more on a fresh stack", level="warning")
-            out = self._run_once(experiment, fresh=True)
-        return out
+            out, n = self._run_once(experiment, fresh=True), n + 1
+        return replace(out, attempts=n)
 
     def _run_once(self, experiment: Any, *, fresh: bool) -> Outcome:
         from harness.run.orchestrator import run_experiment

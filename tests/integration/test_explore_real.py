@@ -3,7 +3,10 @@ found, confirmed and written as an experiment file that loads; the stack is gone
 
 Kept short for CI (about a minute): two candidates given in order (the app kill, then a
 replica kill that the twin survives), the window and load already at the shrinker's floors so
-no shrink run is needed, one confirmation (three runs in all)."""
+no shrink run is needed, one confirmation (three runs in all). The load is the candidates'
+default open loop (10 requests/s at the floor). The settle before the replica kill follows a
+failed run, so it runs its load probe; the one before the confirmation follows a pass that
+recovered, so it does not (the cheaper settle, on the real engine)."""
 
 from __future__ import annotations
 
@@ -46,7 +49,13 @@ def test_explore_finds_the_single_app_on_a_reused_stack(tmp_path, docker_client)
     exp = load_experiment(f["file"])
     assert exp.faults[0].action == "container.kill" and exp.faults[0].select.service == "app"
     assert exp.target.root == target.root
+    assert exp.load.mode == "open" and exp.load.rate == MIN_USERS * params.open_rate_per_user
     # one stack for every run unless a settle failed (then said in the log)
     assert ups == 1 or any("replac" in x for x in said), said
+    # the load probe only after a run that did not vouch for the stack
+    assert [x["why"] for x in log] == ["candidate", "candidate", "confirm"], log
+    assert log[1]["probed"] is True, log
+    if log[1]["status"] == "pass" and log[2]["attempts"] == 1:
+        assert log[2]["probed"] is (log[1]["recovered"] is not True), log
     for rid in {x["run_id"] for x in log if x["run_id"]}:
         assert run_objects(docker_client, rid) == (0, 0)

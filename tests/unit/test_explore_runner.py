@@ -107,5 +107,5 @@ def test_an_unsettled_baseline_is_run_again_after_a_probed_settle_on_the_same_st
     monkeypatch.setattr(runner, "_up", lambda: ups.append(1) or SimpleNamespace(run_id="r1", __exit__=lambda *a: None))
     runner.run(exp)
     out = runner.run(exp)
-    assert out.status == "pass" and out.probed and len(ups) == 1     # no fresh stack was needed
+    assert out.status == "pass" and out.probed and out.attempts == 2 and len(ups) == 1   # no fresh stack
     assert fakes.probed == [False, True]
