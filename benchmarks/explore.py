@@ -7,6 +7,9 @@
     # one way after the other (candidates tried and runs, shrinks and confirmations included)
     nice -n 10 .venv/bin/python benchmarks/explore.py rate targets/reference-fragile --budget 8m
 
+    # closed loop against open loop on one candidate, alternating on one reused stack
+    nice -n 10 .venv/bin/python benchmarks/explore.py loop targets/reference-fragile --candidate x-kill-app
+
 Writes each search's folder (summary.json, candidates.jsonl, found/) under --out (default
 reports/explore-bench/). Prints the figures with the date and the load average: the machine is
 shared and noisy, so quote ratios measured in one run (benchmarks/README.md).
@@ -95,6 +98,40 @@ def rate(args: argparse.Namespace) -> None:
     print(json.dumps(figures, indent=2))
 
 
+def loop(args: argparse.Namespace) -> None:
+    """Closed loop against open loop on one candidate, alternating on one reused stack: what
+    each load lets the run see of the same fault (requests sent into the fault's window, its
+    availability, the longest outage, the verdict)."""
+    from dataclasses import replace
+
+    from harness.explore.candidates import Params, singles, to_experiment
+    from harness.run.orchestrator import run_experiment
+    from harness.run.settle import settle, steady_probe
+
+    target = load_target(args.target)
+    cand = {c.name: c for c in singles(target, args.seed)}[args.candidate]
+    cand = replace(cand, window_s=args.window, users=args.level)
+    rows = []
+    with signals_as_interrupt(), StackRunner(target, "reused", _events()) as runner:
+        for i in range(args.repeat):
+            for mode in ("closed", "open"):
+                exp = to_experiment(cand, target, Params(load_mode=mode))
+                stack, settle_s = runner._ready(exp, probe=True)
+                record, result = run_experiment(exp, stack=stack, events=runner.events)
+                fault = next((p for p in result.phases if p.name.startswith("fault")), None)
+                out = result.longest_outage
+                row = {"mode": mode, "verdict": result.verdict.value, "requests": result.overall.requests,
+                       "availability": result.overall.availability,
+                       "fault_requests": fault.requests if fault else None,
+                       "fault_failures": fault.failures if fault else None,
+                       "longest_outage_s": round(out.duration_s, 2) if out is not None else None,
+                       "aborted": result.aborted, "reasons": list(result.reasons[:3]),
+                       "load": round(os.getloadavg()[0], 1)}
+                rows.append(row)
+                _say(json.dumps(row))
+    print(json.dumps(rows, indent=2))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -114,6 +151,14 @@ def main() -> None:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", default="reports/explore-bench")
     sp.set_defaults(fn=rate)
+    sp = sub.add_parser("loop")
+    sp.add_argument("target")
+    sp.add_argument("--candidate", default="x-kill-app")
+    sp.add_argument("--window", type=_budget_arg, default=4.0)
+    sp.add_argument("--level", type=int, default=5)
+    sp.add_argument("--repeat", type=int, default=2)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.set_defaults(fn=loop)
     args = p.parse_args()
     args.fn(args)
 

@@ -76,8 +76,8 @@ def classify(result: Result, wall_s: float = 0.0, run_id: str = "") -> Outcome:
               and a.scope == "baseline"]
     recovered = _recovered(result)
     if steady:
-        return Outcome("unsettled", reasons=tuple(a.message for a in steady), wall_s=wall_s, run_id=run_id,
-                       recovered=recovered)
+        return Outcome("unsettled", reasons=tuple(a.message for a in steady) + _errors(result, "baseline"),
+                       wall_s=wall_s, run_id=run_id, recovered=recovered)
     failed = frozenset(a.key for a in result.assertions if a.kind == "slo" and a.passed is False)
     if result.verdict is Verdict.FAIL:
         if result.aborted:
@@ -89,6 +89,15 @@ def classify(result: Result, wall_s: float = 0.0, run_id: str = "") -> Outcome:
         return Outcome("pass", reasons=reasons, lost_writes=lost, wall_s=wall_s, run_id=run_id, recovered=recovered)
     return Outcome("inconclusive", reasons=reasons, lost_writes=lost, wall_s=wall_s, run_id=run_id,
                    recovered=recovered)
+
+
+def _errors(result: Result, phase: str) -> tuple[str, ...]:
+    """What the phase's failed requests said, most frequent first (why a baseline missed)."""
+    try:
+        errs = result.phase(phase).errors
+    except (KeyError, AttributeError):
+        return ()
+    return (f"{phase} errors: " + ", ".join(f"{n} x {why[:80]}" for why, n in errs[:3]),) if errs else ()
 
 
 def _recovered(result: Result) -> bool | None:

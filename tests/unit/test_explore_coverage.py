@@ -172,3 +172,23 @@ def test_open_loop_load_is_the_default_and_holds_the_rate_through_a_hang(fragile
     assert closed.load.mode == "closed" and closed.load.users == 20 and closed.load.rate is None
     # the steady state is the baseline's only: the recovery is the system's answer, judged by the SLOs
     assert [a.phase for a in exp.steady_state] == ["baseline"]
+
+
+def test_the_shrinker_does_not_rerun_a_smaller_form_of_what_passed(fragile, by_name):
+    """The twin's partition: leaving Sentinel or the replicas out passes at 10 s, so after the
+    window shrinks to 4 s those two are not run again, nor level 5 once it passed at 4 s
+    (known answer: 5 runs, where the plain greedy loop ran 8)."""
+    from harness.explore.shrink import shrink
+
+    ran = []
+
+    def fails(v):
+        ran.append(v.name)
+        groups = v.faults[0].get("groups")
+        return groups[1] == ("redis-replicas", "sentinel") and (v.users or 20) > 5
+
+    s = shrink(by_name["x-isolate-redis-primary"], Params(), fails)
+    assert s.smallest.window_s == 4.0 and s.smallest.users == 10
+    assert ran == ["x-isolate-redis-primary-no-redis-replicas", "x-isolate-redis-primary-no-sentinel",
+                   "x-isolate-redis-primary-w4", "x-isolate-redis-primary-w4-u5",
+                   "x-isolate-redis-primary-w4-u10"], ran
