@@ -255,9 +255,25 @@ def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, param
 
     # Keep room for the confirmations: the shrink stops early rather than leave none.
     shrunk = shrink(c, params, same_way, more=lambda: budget.fits(confirm))
-    smallest = shrunk.smallest
-    # The run that showed the smallest failing counts as its first trial: `confirm` in all.
-    seen = first if smallest is c else last[smallest.name]
+    # The shrink's path, the original first. When the smallest does not reproduce (a failure near
+    # a threshold: the twin's 4 s partition lost 142 writes once, then none, Sentinel's failover
+    # taking about as long as the window), the step before it is confirmed instead, and so on back.
+    chain = [c] + [st.candidate for st in shrunk.steps if st.failed is True]
+    for k, cand in enumerate(reversed(chain)):
+        if k and not budget.fits(confirm - 1):
+            break
+        f = _confirm(cand, c, first if cand is c else last[cand.name], first, s, target, params, seed, confirm,
+                     need, budget, attempt, out_dir, failed_faults, say, at, shrunk.complete and k == 0)
+        if f is not None:
+            return f
+    return None
+
+
+def _confirm(smallest: Candidate, c: Candidate, seen: Outcome, first: Outcome, s: Summary, target: Target,
+             params: Params, seed: int, confirm: int, need: float, budget: _Budget,
+             attempt: Callable[[Candidate, str], Outcome], out_dir: Path, failed_faults: set[tuple],
+             say: Callable[[str], None], at: float, complete: bool) -> Finding | None:
+    # The run that showed it failing counts as its first trial: `confirm` in all.
     lost: list[int] = [seen.lost_writes or 0]
     reproduced = judged = 1
     for _ in range(confirm - 1):
@@ -271,7 +287,7 @@ def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, param
             reproduced += 1
             lost.append(o.lost_writes or 0)
     f = Finding(smallest, c.name, tuple(sorted(first.failed)), reproduced, judged, tuple(lost),
-                shrunk.complete, at, seed, first.reasons)
+                complete, at, seed, first.reasons, confirmed_at_s=budget.elapsed)
     # One run is never a confirmation: with confirm >= 2 a finding needs two judged runs at least
     # (a budget that ran out first leaves it unconfirmed, with its rate).
     if judged >= min(confirm, 2) and reproduced >= need * judged - 1e-9:
@@ -280,6 +296,7 @@ def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, param
         s.findings.append(finding_dict(f))
         if s.time_to_first_finding_s is None:
             s.time_to_first_finding_s = round(at, 1)
+            s.time_to_first_confirmed_s = round(budget.elapsed, 1)
         for d in smallest.faults:
             failed_faults.add(_key(d))
         for d in c.faults:

@@ -36,6 +36,7 @@ class Finding:
     seed: int = 0
     reasons: tuple[str, ...] = ()
     file: str = ""
+    confirmed_at_s: float | None = None         # seconds into the search when its confirmations ended
 
     @property
     def kind(self) -> str:
@@ -71,7 +72,8 @@ class Summary:
     not_covered_by_family: dict[str, int] = field(default_factory=dict)
     not_covered_deferred: int = 0               # of those, the ones put off as repeats of a finding
     time_s: float = 0.0
-    time_to_first_finding_s: float | None = None
+    time_to_first_finding_s: float | None = None       # when the first finding's candidate first failed
+    time_to_first_confirmed_s: float | None = None     # when it was confirmed (shrink and confirmations done)
     stacks_up: int = 0
     interrupted: bool = False
     stopped_because: str = ""
@@ -122,7 +124,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     return {"name": f.candidate.name, "what": f.candidate.describe(), "kind": f.kind,
             "failed": list(f.failed), "reproduced": f.reproduced, "confirmations": f.confirmations,
             "lost_writes": list(f.lost_writes), "found_from": f.found_from,
-            "shrink_complete": f.shrink_complete, "at_s": round(f.at_s, 1), "file": f.file}
+            "shrink_complete": f.shrink_complete, "at_s": round(f.at_s, 1),
+            "confirmed_at_s": None if f.confirmed_at_s is None else round(f.confirmed_at_s, 1), "file": f.file}
 
 
 def write_summary(path: Path, s: Summary) -> None:
@@ -143,7 +146,8 @@ def summary_text(s: Summary) -> str:
              f"{s.passed} passed, {s.failed} failed, {s.errors} harness errors, "
              f"{s.inconclusive} inconclusive, {s.unsettled} unsettled"]
     if s.time_to_first_finding_s is not None:
-        lines.append(f"first finding after {s.time_to_first_finding_s:.0f} s")
+        lines.append(f"first finding: failed first {s.time_to_first_finding_s:.0f} s into the search, confirmed "
+                     f"at {s.time_to_first_confirmed_s or 0:.0f} s")
     for f in s.findings:
         lines.append(f"  FINDING {f['name']}: {f['what']} -> {', '.join(f['failed'])}; reproduced "
                      f"{f['reproduced']}/{f['confirmations']}" + (f"; lost writes {f['lost_writes']}"
