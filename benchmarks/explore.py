@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.cli import _budget_arg  # noqa: E402
+from harness.errors import Interrupted  # noqa: E402
 from harness.events import Events, Message  # noqa: E402
 from harness.explore.candidates import generate  # noqa: E402
 from harness.explore.explorer import explore  # noqa: E402
@@ -54,8 +55,11 @@ def search(args: argparse.Namespace) -> None:
     cands = generate(target, args.seed)
     _say(f"search {target.name}: {len(cands)} candidates, budget {args.budget:.0f} s, seed {args.seed}, {args.stack}")
     with signals_as_interrupt(), StackRunner(target, args.stack, _events()) as runner:
-        s = explore(target, budget_s=args.budget, seed=args.seed, out_dir=out, run=runner.run,
-                    candidates=cands, confirm=args.confirm, stack=args.stack, say=_say)
+        try:
+            s = explore(target, budget_s=args.budget, seed=args.seed, out_dir=out, run=runner.run,
+                        candidates=cands, confirm=args.confirm, stack=args.stack, say=_say)
+        except Interrupted as exc:          # the summary so far, then the stack goes down
+            s = exc.summary  # type: ignore[attr-defined]
         s.stacks_up = runner.ups
     write_summary(out / "summary.json", s)
     print(summary_text(s))

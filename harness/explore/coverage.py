@@ -92,6 +92,21 @@ class Coverage:
     def is_data(self, component: str) -> bool:
         return component.startswith("data:")
 
+    def touches_data(self, experiment) -> bool:
+        """Does any fault of `experiment` (a validated Experiment) hit a data tier's member, a
+        coordinator, a data role or a link into the tier?"""
+        links = {link.name: link.upstream for link in self.target.links}
+        for f in experiment.faults:
+            names: list[str] = []
+            sel = getattr(f, "select", None)
+            if sel is not None:
+                names += [x for x in (getattr(sel, "service", None), getattr(sel, "role", None)) if x]
+            names += [m for g in (getattr(f, "groups", None) or ()) for m in g]
+            names += [links.get(n, n) for n in (getattr(f, "links", None) or ())]
+            if any(n in self._data for n in names):
+                return True
+        return False
+
     def breaks(self, c: Candidate) -> set[tuple[str, str]]:
         """Every (component, class) candidate `c` could show broken."""
         out: set[tuple[str, str]] = set()

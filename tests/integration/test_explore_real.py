@@ -2,11 +2,11 @@
 found, confirmed and written as an experiment file that loads; the stack is gone afterwards.
 
 Kept short for CI (about a minute): two candidates given in order (the app kill, then a
-replica kill that the twin survives), the window and load already at the shrinker's floors so
+Prometheus kill that the twin's service survives), the window and load already at the shrinker's floors so
 no shrink run is needed, one confirmation (three runs in all). The load is the candidates'
 default open loop (10 requests/s at the floor). The settle before the replica kill follows a
 failed run, so it runs its load probe; the one before the confirmation follows a pass that
-recovered, so it does not (the cheaper settle, on the real engine)."""
+recovered and left the data tier alone, so it does not (the cheaper settle, on the real engine)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_explore_finds_the_single_app_on_a_reused_stack(tmp_path, docker_client):
     target = load_target(ROOT / "targets" / "reference-fragile")
     by_name = {c.name: c for c in singles(target, 0)}
-    cands = [by_name["x-kill-app"], by_name["x-kill-redis-replicas"]]
+    cands = [by_name["x-kill-app"], by_name["x-kill-prometheus"]]
     params = Params(window_s=MIN_WINDOW_S, users=MIN_USERS, recovery_s=8.0)
     said: list[str] = []
     with StackRunner(target, "reused", Events()) as runner:
@@ -44,8 +44,8 @@ def test_explore_finds_the_single_app_on_a_reused_stack(tmp_path, docker_client)
     f = s.findings[0]
     assert f["reproduced"] == 2 and f["confirmations"] == 2
     assert {"longest_outage"} <= set(f["failed"])      # a 4 s hole against the 3 s bar
-    # the other candidate is judged, and a replica kill is no finding on the twin either
-    assert s.candidates[1]["name"] == "x-kill-redis-replicas" and s.candidates[1]["status"] != "fail", said
+    # the other candidate is judged, and a monitoring kill is no finding on the twin
+    assert s.candidates[1]["name"] == "x-kill-prometheus" and s.candidates[1]["status"] != "fail", said
     exp = load_experiment(f["file"])
     assert exp.faults[0].action == "container.kill" and exp.faults[0].select.service == "app"
     assert exp.target.root == target.root

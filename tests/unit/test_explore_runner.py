@@ -25,7 +25,12 @@ def fragile():
 
 @pytest.fixture(scope="module")
 def exp(fragile):
-    return to_experiment({c.name: c for c in singles(fragile, 0)}["x-kill-redis-2"], fragile, Params())
+    return to_experiment({c.name: c for c in singles(fragile, 0)}["x-slow-lb-app"], fragile, Params())
+
+
+@pytest.fixture(scope="module")
+def data_exp(fragile):
+    return to_experiment({c.name: c for c in singles(fragile, 0)}["x-isolate-redis-primary"], fragile, Params())
 
 
 def _outcome(kind, scope, key, passed):
@@ -109,3 +114,19 @@ def test_an_unsettled_baseline_is_run_again_after_a_probed_settle_on_the_same_st
     out = runner.run(exp)
     assert out.status == "pass" and out.probed and out.attempts == 2 and len(ups) == 1   # no fresh stack
     assert fakes.probed == [False, True]
+
+
+def test_a_pass_on_the_data_tier_does_not_vouch_for_the_stack(fragile, data_exp, monkeypatch):
+    ok = [_outcome("slo", "overall", "availability", True)]
+    fakes = _Fakes(monkeypatch, data_exp, [_result(data_exp, Verdict.PASS, ok)] * 3)
+    runner = StackRunner(fragile, "reused")
+    monkeypatch.setattr(runner, "_up", lambda: SimpleNamespace(run_id="r1", __exit__=lambda *a: None))
+    outs = [runner.run(data_exp) for _ in range(3)]
+    assert all(o.recovered for o in outs) and fakes.probed == [True, True]
+    from harness.explore.coverage import Coverage
+    cov = Coverage(fragile)
+    by = {c.name: c for c in singles(fragile, 0)}
+    touches = {n: cov.touches_data(to_experiment(by[n], fragile, Params()))
+               for n in ("x-down-app-redis-1", "x-kill-sentinel-2", "x-pause-redis-primary", "x-kill-app", "x-down-lb-app")}
+    assert touches == {"x-down-app-redis-1": True, "x-kill-sentinel-2": True, "x-pause-redis-primary": True,
+                       "x-kill-app": False, "x-down-lb-app": False}
