@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
-from harness.explore.candidates import Candidate, Params
+from harness.explore.candidates import Candidate, Params, window_of
 
 # Not below the default outage bar (Params.longest_outage, 3 s) plus a second: a fault shorter
 # than the bar cannot break it, so shrinking under it only makes an outage finding vanish (a 2 s
@@ -67,7 +67,7 @@ def variants(c: Candidate, p: Params) -> Iterator[Candidate]:
                 yield replace(c, faults=c.faults[:i] + (nd,) + c.faults[i + 1:], origin=origin)
     # The floor first, then half way (Hypothesis tries the simplest value first): a single
     # point of failure fails at the floor, and one run settles it.
-    window = c.window_s if c.window_s is not None else p.window_s
+    window = window_of(c, p)
     for w in dict.fromkeys((MIN_WINDOW_S, max(MIN_WINDOW_S, round(window / 2, 1)))):
         if w < window:
             yield replace(c, window_s=float(w), origin=origin)
@@ -83,7 +83,7 @@ def _within(v: Candidate, q: Candidate, p: Params) -> bool:
     is not run again at 4 s (measured on the twin: two such runs of ~45 s in one shrink, both
     passes). Assumes a smaller fault on the same things fails no more often, as Hypothesis's
     shrinker assumes nothing: it costs a run each, which a short budget cannot spare."""
-    wv, wq = (x.window_s if x.window_s is not None else p.window_s for x in (v, q))
+    wv, wq = (window_of(x, p) for x in (v, q))
     uv, uq = (x.users if x.users is not None else p.users for x in (v, q))
     return v.faults == q.faults and wv <= wq and uv <= uq
 

@@ -217,3 +217,11 @@ def test_a_smallest_that_does_not_reproduce_falls_back_to_the_step_before(fragil
     assert [(u["name"], u["reproduced"], u["confirmations"]) for u in s.unconfirmed] == \
         [("x-isolate-redis-primary-w4", 1, 3)]
     assert s.time_to_first_confirmed_s > s.time_to_first_finding_s == 40.0
+
+
+def test_data_tier_partitions_get_the_longer_window(fragile, by_name):
+    """The two sides diverge only once the split outlasts the failover: 15 s for data-tier
+    partitions, the default 10 s for everything else (a kill of the primary included)."""
+    w = lambda n: to_experiment(by_name[n], fragile, Params()).faults[0].for_s  # noqa: E731
+    assert w("x-isolate-redis-primary") == w("x-app-with-redis-primary") == 15.0
+    assert w("x-kill-redis-primary") == w("x-kill-app") == w("x-isolate-redis-1") == 10.0
