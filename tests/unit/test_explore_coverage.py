@@ -165,7 +165,7 @@ def test_out_of_budget_lists_what_was_not_covered_per_family(fragile, tmp_path):
 
 def test_open_loop_load_is_the_default_and_holds_the_rate_through_a_hang(fragile, by_name):
     exp = to_experiment(by_name["x-kill-app"], fragile, Params())
-    assert exp.load.mode == "open" and exp.load.rate == 40.0
+    assert exp.load.mode == "open" and exp.load.rate == 100.0
     # enough users that requests hung on the 2 s timeout never delay the next due one
     assert exp.load.users >= exp.load.rate * exp.load.request_timeout_s
     closed = to_experiment(by_name["x-kill-app"], fragile, Params(load_mode="closed"))
