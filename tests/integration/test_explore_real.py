@@ -4,7 +4,7 @@ found, confirmed and written as an experiment file that loads; the stack is gone
 Kept short for CI (about a minute): two candidates given in order (the app kill, then a
 Prometheus kill that the twin's service survives), the window and load already at the shrinker's floors so
 no shrink run is needed, one confirmation (three runs in all). The load is the candidates'
-default open loop (10 requests/s at the floor). The settle before the replica kill follows a
+default open loop (25 requests/s at the floor). The settle before the Prometheus kill follows a
 failed run, so it runs its load probe; the one before the confirmation follows a pass that
 recovered and left the data tier alone, so it does not (the cheaper settle, on the real engine)."""
 

@@ -177,7 +177,7 @@ def test_open_loop_load_is_the_default_and_holds_the_rate_through_a_hang(fragile
 def test_the_shrinker_does_not_rerun_a_smaller_form_of_what_passed(fragile, by_name):
     """The twin's partition: leaving Sentinel or the replicas out passes at 10 s, so after the
     window shrinks to 4 s those two are not run again, nor level 5 once it passed at 4 s
-    (known answer: 5 runs, where the plain greedy loop ran 8)."""
+    (known answer: 5 runs; without the skip the greedy loop runs 10)."""
     from harness.explore.shrink import shrink
 
     ran = []
