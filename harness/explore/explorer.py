@@ -130,19 +130,19 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
         write_summary(out_dir / SUMMARY_FILE, s)
 
     declared = {i.name for i in target.durability.invariants} if target.durability else set()
-    queue: list[tuple[Candidate, Outcome]] = []     # availability failures, investigated later
+    queue: list[tuple[Candidate, Outcome, float]] = []     # availability failures (and when), investigated later
 
-    def investigate(c: Candidate, o: Outcome) -> None:
+    def investigate(c: Candidate, o: Outcome, at: float | None = None) -> None:
         f = _investigate(c, o, s, target, params, seed, confirm, need, budget, attempt, out_dir,
-                         failed_faults, say)
+                         failed_faults, say, at)
         cov.forget(c.name)                          # pending no more: the finding (if any) covers it
         if f is not None:                           # what the smallest schedule breaks, no more
             cov.found(f.candidate.name, f.candidate, classes_failed(o.failed, o.lost_writes, declared))
 
     def drain() -> None:
         while queue:
-            qc, qo = queue.pop(0)
-            investigate(qc, qo)
+            qc, qo, qt = queue.pop(0)
+            investigate(qc, qo, qt)
             s.time_s = budget.elapsed
             write_summary(out_dir / SUMMARY_FILE, s)
 
@@ -209,7 +209,7 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
                 elif DURABILITY in broke:           # lost data: shrunk and confirmed at once
                     investigate(c, out)
                 else:                               # an outage: after the sweep of singles
-                    queue.append((c, out))
+                    queue.append((c, out, budget.elapsed))
                     cov.found(c.name, c, broke)     # pending: what repeats it waits behind it
             s.time_s = budget.elapsed
             write_summary(out_dir / SUMMARY_FILE, s)
@@ -217,7 +217,7 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
     except (Interrupted, KeyboardInterrupt) as exc:
         s.interrupted = True
         s.stopped_because = "interrupted"
-        for qc, qo in queue:                        # failed once, never investigated: said, not found
+        for qc, qo, _ in queue:                        # failed once, never investigated: said, not found
             s.unconfirmed.append({"name": qc.name, "what": qc.describe(), "failed": sorted(qo.failed),
                                   "reproduced": 1, "confirmations": 1, "pending": True})
         finish("interrupted")
@@ -240,9 +240,11 @@ def _by_family(cands: Sequence[Candidate]) -> dict[str, int]:
 
 def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, params: Params, seed: int,
                  confirm: int, need: float, budget: _Budget, attempt: Callable[[Candidate, str], Outcome],
-                 out_dir: Path, failed_faults: set[tuple], say: Callable[[str], None]) -> Finding | None:
-    """Shrink, confirm, write. Returns the finding, or None when it did not confirm."""
-    at = budget.elapsed
+                 out_dir: Path, failed_faults: set[tuple], say: Callable[[str], None],
+                 at: float | None = None) -> Finding | None:
+    """Shrink, confirm, write. Returns the finding, or None when it did not confirm. `at`: when
+    the candidate first failed (a queued outage is investigated later), default now."""
+    at = budget.elapsed if at is None else at
 
     last: dict[str, Outcome] = {}
 
@@ -294,8 +296,9 @@ def _confirm(smallest: Candidate, c: Candidate, seen: Outcome, first: Outcome, s
         path = write_finding(out_dir / FOUND_DIR, f, target, params)
         f = Finding(**{**f.__dict__, "file": str(path)})
         s.findings.append(finding_dict(f))
-        if s.time_to_first_finding_s is None:
+        if s.time_to_first_finding_s is None or at < s.time_to_first_finding_s:
             s.time_to_first_finding_s = round(at, 1)
+        if s.time_to_first_confirmed_s is None:
             s.time_to_first_confirmed_s = round(budget.elapsed, 1)
         for d in smallest.faults:
             failed_faults.add(_key(d))

@@ -133,6 +133,9 @@ def test_one_finding_per_component_and_the_write_loss_first(fragile, tmp_path):
     assert all(d["repeats"].startswith("x-kill-app") for d in s.duplicate_failures if "app" in d["name"])
     assert sum(s.deferred.values()) >= 5 and all(k.startswith("repeats ") for k in s.deferred)
     assert s.tried == len(ones) and s.stopped_because == "every candidate tried"
+    # a queued outage's finding is dated when its candidate failed, not when it was investigated
+    app = next(f for f in s.findings if f["kind"] == "availability")
+    assert app["at_s"] == 40.0 * (run.seen.index("x-kill-app") + 1) < app["confirmed_at_s"]
     # the repeats ran once each (no shrink, no confirmation): runs = candidates + two investigations
     investigations = s.runs - s.tried
     assert investigations <= 2 * 12, investigations
