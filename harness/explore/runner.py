@@ -250,9 +250,9 @@ class StackRunner:
         out = classify(result, time.monotonic() - t, record.run_id)
         # Only a run that passed, came back, and left the data tier alone vouches for the stack.
         # A data tier's damage can outlast the recovery phase: on the fragile twin, after a
-        # primary-isolating partition (passed or failed, its recovery phase at >= 99 %), the next
-        # candidate's baseline read 53-73 % in 4 of 5 runs, the app writing to the demoted old
-        # primary ("You can't write against a read only replica") for a minute and more.
+        # primary-isolating partition (passed or failed, its recovery phase at >= 99 %), 4 of 7
+        # probe-less settles were followed by a baseline at 53-71 %, the app writing to the
+        # demoted old primary ("You can't write against a read only replica") for a minute and more.
         vouches = out.status == "pass" and not self._coverage().touches_data(experiment)
         self._last_recovered = out.recovered if vouches else None
         return replace(out, settle_s=settle_s, fresh=made_fresh, probed=probed)
