@@ -422,7 +422,9 @@ def experiment_data(c: Candidate, target: Target, p: Params, *, target_path: str
     data = {
         "apiVersion": "continuum/v1", "kind": "Experiment",
         "name": c.name[:100],
-        "description": f"Explored: {c.describe()} for {_s(window)} under {users} users"[:2000],
+        "description": (f"Explored: {c.describe()} for {_s(window)} under "
+                        + (f"{users} users" if p.load_mode == "closed"
+                           else f"{users * p.open_rate_per_user:g} requests/s (open loop, level {users})"))[:2000],
         "target": target_path,
         "duration": _s(p.at_s + window + p.recovery_s),
         "load": _load(p, profile, users),
