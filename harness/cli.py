@@ -544,7 +544,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         try:
             summary = explore(target, budget_s=args.budget, seed=args.seed, out_dir=out, run=runner.run,
                               params=params, candidates=cands, confirm=args.confirm, events=events,
-                              stack=args.stack, say=_say, max_candidates=args.max_candidates)
+                              stack=args.stack, say=_say, max_candidates=args.max_candidates,
+                              dedup=not args.all_failures)
         except Interrupted as exc:
             s = getattr(exc, "summary", None)
             if s is not None:
@@ -664,6 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="each fault's window before shrinking (default 10s)")
     sp.add_argument("--max-candidates", type=_trials_arg, metavar="N", help="try at most the first N candidates")
     sp.add_argument("--no-pairs", action="store_true", help="single faults only")
+    sp.add_argument("--all-failures", action="store_true",
+                    help="shrink every failure, even one repeating a finding's component and invariant")
     sp.add_argument("--image", action="append", default=[], metavar="SERVICE=IMAGE")
     return p
 

@@ -1,6 +1,7 @@
 """`continuum explore`: search a target's fault space and shrink what breaks to minimal experiments.
 
     candidates.py   the candidates, generated from the topology (seeded), and their experiments
+    coverage.py     one finding per component and invariant: what a candidate can break, what is found
     shrink.py       smaller variants of a failing candidate; the greedy shrink
     runner.py       one candidate run on a reused (settled) or fresh stack, and its Outcome
     findings.py     findings as experiment files; the summary (console and JSON)

@@ -20,24 +20,35 @@ Not generated, on purpose: faults on every instance of a service at once, and a 
 a client off from all of a tier. No redundant design survives those; they would be findings
 about the fault, not about the system.
 
-Order (`Candidate.rank`): cheap, likely breakers first. A single point of failure on the
-request path (a one-instance service that is an entry point or a link's end) comes first, then
-role faults and role partitions (where data is lost), then the rest of the request path, then
-everything else (monitoring, off-path services), then pairs. The seed shuffles within a rank
-and picks instances (`select.seed`), so a seed replays exactly.
+Order (`Candidate.rank`): likely breakers first. When the target reads its data back
+(`x-continuum.durability.read`), what can lose acknowledged writes comes first of all: a data
+role's holder cut off from the other roles and the coordinators, then that role's holder killed
+or paused, then the clients left with one role or a minority of the tier. Then a single point of
+failure on the request path (a one-instance service that is an entry point or a link's end),
+then the other role faults, then the rest of the request path, then everything else
+(monitoring, off-path services), then pairs. The seed shuffles within a rank and picks
+instances (`select.seed`), so a seed replays exactly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.model.target import Target
 
-# Ranks: lower runs first.
+# Ranks: lower runs first. The R_DATA_* ranks exist only when the target reads its data back:
+# a lost acknowledged write is the failure nobody wrote down, and an outage is found anyway
+# (a single point of failure fails whatever it is hit with; the data tier only under the right
+# split). Measured on the fragile twin (benchmarks/README.md): with outages first, 15 min went
+# on three single points and the data tier's partition, 4th in line, was never run.
+R_DATA_ISOLATE = -3     # a data role's holder cut off from the other roles and the coordinators
+R_DATA_KILL = -2        # a data role's holder killed or paused (writes acknowledged, not replicated)
+R_DATA_CLIENTS = -1     # the clients left with one role's holder or a minority of the data
 R_SINGLE_POINT = 0      # one-instance service on the request path
 R_ROLE = 1              # a role's holder killed / isolated
 R_PATH = 2              # other faults on the request path (replicated services, links)
@@ -128,8 +139,26 @@ class Params:
 
     at_s: float = 6.0                           # baseline before the faults
     window_s: float = 10.0
+    # A data-tier partition's window (the R_DATA_ISOLATE and R_DATA_CLIENTS splits): the two sides
+    # only diverge once the partition outlasts failure detection and the failover, and then only
+    # for what is left of it. Measured on the fragile twin (Sentinel down-after 2 s, failover
+    # timeout 6 s, load average 20-45): 10 s lost 239 writes once and none the next time, 4 s
+    # lost 142 once in 3 runs; experiments/fragile/redis-primary-partition-fragile.yaml uses 15 s.
+    data_window_s: float = 15.0
     recovery_s: float = 10.0                    # after the faults: the run lasts at + window + this
+    # The load level: `users` closed-loop users, or in open mode (the default) `users *
+    # open_rate_per_user` requests due per second, with up to rate x request_timeout + level in flight
+    # (so a hanging system never runs out of users and every due request is sent on time).
+    # Open, because a closed loop of a few users hides a hole: each user stuck on a 2 s timeout
+    # sends nothing else, so an outage weighs a handful of requests (a 2 s kill of the fragile
+    # twin's only app, 5 closed users: 19 requests into it, availability 99.3 %, a pass); in open
+    # mode the offered rate holds whatever the system does, so a hole weighs what it lasts.
     users: int = 20
+    load_mode: str = "open"                     # "open" | "closed"
+    # 5/s a level (20 -> 100/s, 30 transfers/s): a lost write is seen only when one was written
+    # in the loss window (the writes a demoted primary acknowledged after the promotion); at
+    # 2/s a level the twin's primary partition lost none in 2 of its 3 first runs (10 s and 15 s).
+    open_rate_per_user: float = 5.0             # open mode: requests/s per load level
     request_timeout_s: float = 2.0
     profile: str | None = None                  # default: the target's first
     # The bar a redundant system is held to under one fault, for a short run: the reference's
@@ -230,9 +259,13 @@ def singles(target: Target, seed: int = 0) -> list[Candidate]:
         for verb, bump in (("kill", 0), ("stop", 1), ("pause", 1)):
             out.append(Candidate((Draft(f"container.{verb}", (("select", sel),), f"{verb}-{inst}"),),
                                  verb, base if bump == 0 or base >= R_OFF_PATH else max(base, R_PATH) + bump))
+    data_roles = _data_roles(topo)
+    readback = target.durability is not None and target.durability.read is not None
     for role in target.roles:
         sel = {"role": role.name, "pick": "one", "seed": pick_seed}
-        for verb, rank in (("kill", R_ROLE), ("stop", R_PATH), ("pause", R_PATH)):
+        data = readback and role.name in data_roles
+        for verb, rank in (("kill", R_DATA_KILL if data else R_ROLE), ("stop", R_PATH),
+                           ("pause", R_DATA_KILL if data else R_PATH)):
             out.append(Candidate((Draft(f"container.{verb}", (("select", sel),), f"{verb}-{role.name}"),),
                                  verb, rank))
     out.extend(_partitions(topo))
@@ -251,6 +284,15 @@ def singles(target: Target, seed: int = 0) -> list[Candidate]:
     return [c for *_, c in sorted(keyed, key=lambda k: k[:3])]
 
 
+def _data_roles(topo: _Topology) -> set[str]:
+    """Roles asked of a data tier's coordinators (Sentinel's primary and replicas)."""
+    out: set[str] = set()
+    for client, tier in topo.tiers:
+        if topo.leaf(tier):
+            out.update(topo.roles_over(topo.coordinators(tier, client)))
+    return out
+
+
 def _partitions(topo: _Topology) -> list[Candidate]:
     out: list[Candidate] = []
     t = topo.target
@@ -266,7 +308,7 @@ def _partitions(topo: _Topology) -> list[Candidate]:
             for r in roles:
                 others = [x for x in roles if x != r] + coord
                 if others:
-                    out.append(_split([r], others, f"isolate-{r}", R_ROLE))
+                    out.append(_split([r], others, f"isolate-{r}", R_DATA_ISOLATE if has_readback else R_ROLE))
             for inst in tier if leaf else ():      # stateless peers do not talk to each other
                 peers = [i for i in tier if i != inst] + coord
                 out.append(_split([inst], peers, f"isolate-{inst}", R_PARTITION))
@@ -277,12 +319,13 @@ def _partitions(topo: _Topology) -> list[Candidate]:
             if leaf and not has_readback:
                 pass        # nothing to judge a minority split on: availability loss there is expected
             else:
+                data_rank = R_DATA_CLIENTS if leaf and has_readback else R_ROLE
                 out.append(_split([client, *minority], [*majority, *coord],
-                                  f"{client}-with-{'-'.join(minority)}", R_ROLE if roles else R_PARTITION, judge))
+                                  f"{client}-with-{'-'.join(minority)}", data_rank if roles else R_PARTITION, judge))
                 for r in roles:
                     rest = [x for x in roles if x != r]
                     if rest:
-                        out.append(_split([client, r], rest + coord, f"{client}-with-{r}", R_ROLE, judge))
+                        out.append(_split([client, r], rest + coord, f"{client}-with-{r}", data_rank, judge))
         done.update(topo.service(i) for i in tier)
     for s in t.services:
         if s.replicas < 2 or s.name in done or s.name in topo.monitoring:
@@ -346,9 +389,19 @@ def generate(target: Target, seed: int = 0, *, with_pairs: bool = True) -> list[
 # ─────────────────────────────── as an experiment ───────────────────────────────
 
 
+def window_of(c: Candidate, p: Params) -> float:
+    """The candidate's fault window: its own (a shrunk one), else the data tier's for a data-tier
+    partition, else the default."""
+    if c.window_s is not None:
+        return c.window_s
+    if c.family == "partition" and c.rank in (R_DATA_ISOLATE, R_DATA_CLIENTS):
+        return p.data_window_s
+    return p.window_s
+
+
 def experiment_data(c: Candidate, target: Target, p: Params, *, target_path: str) -> dict[str, Any]:
     """The experiment file's content for candidate `c` (plain YAML-able data)."""
-    window = c.window_s if c.window_s is not None else p.window_s
+    window = window_of(c, p)
     users = c.users if c.users is not None else p.users
     faults = []
     for i, d in enumerate(c.faults):
@@ -369,18 +422,32 @@ def experiment_data(c: Candidate, target: Target, p: Params, *, target_path: str
     data = {
         "apiVersion": "continuum/v1", "kind": "Experiment",
         "name": c.name[:100],
-        "description": f"Explored: {c.describe()} for {_s(window)} under {users} users"[:2000],
+        "description": (f"Explored: {c.describe()} for {_s(window)} under "
+                        + (f"{users} users" if p.load_mode == "closed"
+                           else f"{users * p.open_rate_per_user:g} requests/s (open loop, level {users})"))[:2000],
         "target": target_path,
         "duration": _s(p.at_s + window + p.recovery_s),
-        "load": {"profile": profile, "users": users, "spawn_rate": users, "request_timeout": _s(p.request_timeout_s)},
+        "load": _load(p, profile, users),
         "faults": faults,
-        "steady_state": {"availability": p.steady_availability},
+        # The baseline only: it says whether the stack was ready (else the run is `unsettled`, never
+        # a finding). The recovery is the system's answer to the fault, judged by the SLOs; it
+        # also tells the runner whether the next settle needs its load probe (runner.py).
+        "steady_state": {"availability@baseline": p.steady_availability},
         "slo": slo,
         "min_samples": 50,
     }
     if c.judge != "durability":     # an availability abort would end the run before its read-back
         data["abort_if"] = {"availability_below": p.abort_below, "over": _s(p.abort_over_s)}
     return data
+
+
+def _load(p: Params, profile: str, level: int) -> dict[str, Any]:
+    if p.load_mode == "closed":
+        return {"profile": profile, "users": level, "spawn_rate": level, "request_timeout": _s(p.request_timeout_s)}
+    rate = level * p.open_rate_per_user
+    in_flight = max(1, min(5000, math.ceil(rate * p.request_timeout_s) + level))
+    return {"profile": profile, "mode": "open", "rate": f"{rate:g}/s", "users": in_flight,
+            "spawn_rate": max(rate, float(in_flight)), "request_timeout": _s(p.request_timeout_s)}
 
 
 def to_experiment(c: Candidate, target: Target, p: Params, *, target_path: str | None = None) -> Any:
@@ -396,4 +463,4 @@ def _s(x: float) -> str:
     return f"{x:g}s"
 
 
-__all__ = ["Candidate", "Draft", "Params", "generate", "singles", "pairs", "to_experiment", "experiment_data"]
+__all__ = ["Candidate", "Draft", "Params", "window_of", "generate", "singles", "pairs", "to_experiment", "experiment_data"]

@@ -5,7 +5,9 @@
 For each candidate (harness.explore.candidates, likeliest breakers first):
 
 1. skip it when it holds a fault that already failed on its own (a pair over a finding says
-   nothing new);
+   nothing new); put it off to a second pass, after every other candidate, when every
+   component and invariant class it could break already has a finding or a failure waiting to
+   be investigated (harness.explore.coverage: one finding per component and invariant);
 2. stop when its expected cost (the mean candidate so far) would overrun the budget: what was
    not tried is listed in the summary as not covered;
 3. run it (harness.explore.runner: reused stack, settled; a harness error or an unsettled
@@ -14,7 +16,8 @@ For each candidate (harness.explore.candidates, likeliest breakers first):
    an outage waits until the sweep of single faults is done (room is kept in the budget for
    it), so one single point of failure cannot spend the budget before the data tier is tried.
    To investigate: shrink it (harness.explore.shrink), then run the smallest until it has
-   `confirm` judged trials (the run that showed it failing is the first); it is a finding when
+   `confirm` judged trials (the run that showed it failing is the first); a failure whose every
+   (component, class) is already covered is recorded (`duplicate_failures`), not shrunk; it is a finding when
    at least `need` (2/3) of them failed the same way, otherwise it is listed as unconfirmed
    with its rate;
 5. write the finding's experiment file and the summary (rewritten after every candidate, so
@@ -34,6 +37,7 @@ from typing import Callable, Sequence
 from harness.errors import Interrupted
 from harness.events import Events
 from harness.explore.candidates import Candidate, Params, generate, to_experiment
+from harness.explore.coverage import DURABILITY, Coverage, classes_failed
 from harness.explore.findings import Finding, Summary, finding_dict, write_finding, write_summary
 from harness.explore.runner import Outcome
 from harness.explore.shrink import shrink
@@ -85,8 +89,11 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
             run: Callable[..., Outcome], params: Params = Params(), candidates: Sequence[Candidate] | None = None,
             confirm: int = CONFIRM, need: float = NEED, events: Events | None = None, stack: str = "reused",
             clock: Callable[[], float] = time.monotonic, say: Callable[[str], None] = lambda s: None,
-            max_candidates: int | None = None) -> Summary:
+            max_candidates: int | None = None, dedup: bool = True) -> Summary:
     """Search `target` for `budget_s` seconds. Returns the summary (also written to out_dir).
+
+    `dedup` (default): one finding per component and invariant class (harness.explore.coverage);
+    candidates that could only repeat a finding run after all the others.
 
     Interrupted (Ctrl-C, SIGTERM) propagates after the summary is written, with the summary
     attached as `exc.summary`."""
@@ -98,6 +105,7 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
     budget = _Budget(budget_s, clock)
     s = Summary(target=target.name, seed=seed, budget_s=budget_s, stack=stack, candidates_total=len(cands))
     failed_faults: set[tuple] = set()
+    cov = Coverage(target)
     log = open(out_dir / CANDIDATES_FILE, "a", encoding="utf-8")
 
     def attempt(c: Candidate, why: str) -> Outcome:
@@ -109,6 +117,7 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
         log.write(json.dumps({"name": c.name, "what": c.describe(), "why": why, "status": out.status,
                               "failed": sorted(out.failed), "lost_writes": out.lost_writes,
                               "wall_s": round(out.wall_s, 1), "settle_s": round(out.settle_s, 1),
+                              "probed": out.probed, "recovered": out.recovered, "attempts": out.attempts,
                               "fresh": out.fresh, "run_id": out.run_id,
                               "reasons": list(out.reasons[:3]), "t_s": round(budget.elapsed, 1)}) + "\n")
         log.flush()
@@ -121,36 +130,64 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
         write_summary(out_dir / SUMMARY_FILE, s)
 
     declared = {i.name for i in target.durability.invariants} if target.durability else set()
-    queue: list[tuple[Candidate, Outcome]] = []     # availability failures, investigated later
+    queue: list[tuple[Candidate, Outcome, float]] = []     # availability failures (and when), investigated later
 
-    def durable(o: Outcome) -> bool:
-        return bool(o.lost_writes) or any(k in ("lost_writes", "unexpected_writes") or k in declared
-                                          for k in o.failed)
+    def investigate(c: Candidate, o: Outcome, at: float | None = None) -> None:
+        f = _investigate(c, o, s, target, params, seed, confirm, need, budget, attempt, out_dir,
+                         failed_faults, say, at)
+        cov.forget(c.name)                          # pending no more: the finding (if any) covers it
+        if f is not None:                           # what the smallest schedule breaks, no more
+            cov.found(f.candidate.name, f.candidate, classes_failed(o.failed, o.lost_writes, declared))
 
     def drain() -> None:
         while queue:
-            qc, qo = queue.pop(0)
-            _investigate(qc, qo, s, target, params, seed, confirm, need, budget, attempt, out_dir,
-                         failed_faults, say)
+            qc, qo, qt = queue.pop(0)
+            investigate(qc, qo, qt)
             s.time_s = budget.elapsed
             write_summary(out_dir / SUMMARY_FILE, s)
 
+    # Two passes: everything in order, then (dedup) what could only repeat a finding.
+    work = list(cands)
+    deferred: list[Candidate] = []
+    second = False
     try:
-        for i, c in enumerate(cands):
+        i = 0
+        while True:
+            if i == len(work):
+                if second or not deferred:
+                    s.stopped_because = "every candidate tried"
+                    break
+                drain()
+                work, i, second = deferred, 0, True
+                continue
+            c = work[i]
             if c.family == "pair" and queue:
                 drain()                             # singles' findings first: pairs over them are skipped
             if _subsumes(c, failed_faults):
                 s.skipped_superset += 1
+                i += 1
+                continue
+            dup = cov.duplicate(c) if dedup else None
+            if dup is not None and not second:
+                deferred.append(c)
+                s.deferred[f"repeats {dup}"] = s.deferred.get(f"repeats {dup}", 0) + 1
+                i += 1
                 continue
             # Room is kept for the queued failures' shrink and confirmations: when it runs short
             # they are investigated now, and the sweep goes on if the budget still allows.
             if queue and not budget.fits(1 + len(queue) * (confirm + 2)):
                 drain()
             if not budget.fits():
-                s.not_covered = [x.name for x in cands[i:] if not _subsumes(x, failed_faults)]
+                rest = [x for x in work[i:] if not _subsumes(x, failed_faults)]
+                if not second:
+                    rest += [x for x in deferred if not _subsumes(x, failed_faults)]
+                s.not_covered = [x.name for x in rest]
+                s.not_covered_by_family = _by_family(rest)
+                s.not_covered_deferred = sum(1 for x in rest if x in deferred)
                 s.stopped_because = "budget"
                 break
             out = attempt(c, "candidate")
+            i += 1
             s.tried += 1
             s.candidates.append({"name": c.name, "status": out.status, "failed": sorted(out.failed)})
             if out.status == "pass":
@@ -163,20 +200,24 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
                 s.unsettled += 1
             else:
                 s.failed += 1
-                if durable(out):                    # lost data: shrunk and confirmed at once
-                    _investigate(c, out, s, target, params, seed, confirm, need, budget, attempt, out_dir,
-                                 failed_faults, say)
+                broke = classes_failed(out.failed, out.lost_writes, declared)
+                same = cov.duplicate(c, broke) if dedup else None
+                if same is not None:                # the same invariant through the same component
+                    s.duplicate_failures.append({"name": c.name, "what": c.describe(), "failed": sorted(out.failed),
+                                                 "repeats": same})
+                    say(f"  not shrunk: {c.name} breaks {', '.join(sorted(broke))} through what {same} covers")
+                elif DURABILITY in broke:           # lost data: shrunk and confirmed at once
+                    investigate(c, out)
                 else:                               # an outage: after the sweep of singles
-                    queue.append((c, out))
+                    queue.append((c, out, budget.elapsed))
+                    cov.found(c.name, c, broke)     # pending: what repeats it waits behind it
             s.time_s = budget.elapsed
             write_summary(out_dir / SUMMARY_FILE, s)
-        else:
-            s.stopped_because = "every candidate tried"
         drain()
     except (Interrupted, KeyboardInterrupt) as exc:
         s.interrupted = True
         s.stopped_because = "interrupted"
-        for qc, qo in queue:                        # failed once, never investigated: said, not found
+        for qc, qo, _ in queue:                        # failed once, never investigated: said, not found
             s.unconfirmed.append({"name": qc.name, "what": qc.describe(), "failed": sorted(qo.failed),
                                   "reproduced": 1, "confirmations": 1, "pending": True})
         finish("interrupted")
@@ -190,10 +231,20 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
     return s
 
 
+def _by_family(cands: Sequence[Candidate]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in cands:
+        out[c.family] = out.get(c.family, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, params: Params, seed: int,
                  confirm: int, need: float, budget: _Budget, attempt: Callable[[Candidate, str], Outcome],
-                 out_dir: Path, failed_faults: set[tuple], say: Callable[[str], None]) -> None:
-    at = budget.elapsed
+                 out_dir: Path, failed_faults: set[tuple], say: Callable[[str], None],
+                 at: float | None = None) -> Finding | None:
+    """Shrink, confirm, write. Returns the finding, or None when it did not confirm. `at`: when
+    the candidate first failed (a queued outage is investigated later), default now."""
+    at = budget.elapsed if at is None else at
 
     last: dict[str, Outcome] = {}
 
@@ -206,9 +257,25 @@ def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, param
 
     # Keep room for the confirmations: the shrink stops early rather than leave none.
     shrunk = shrink(c, params, same_way, more=lambda: budget.fits(confirm))
-    smallest = shrunk.smallest
-    # The run that showed the smallest failing counts as its first trial: `confirm` in all.
-    seen = first if smallest is c else last[smallest.name]
+    # The shrink's path, the original first. When the smallest does not reproduce (a failure near
+    # a threshold: the twin's 4 s partition lost 142 writes once, then none, Sentinel's failover
+    # taking about as long as the window), the step before it is confirmed instead, and so on back.
+    chain = [c] + [st.candidate for st in shrunk.steps if st.failed is True]
+    for k, cand in enumerate(reversed(chain)):
+        if k and not budget.fits(confirm - 1):
+            break
+        f = _confirm(cand, c, first if cand is c else last[cand.name], first, s, target, params, seed, confirm,
+                     need, budget, attempt, out_dir, failed_faults, say, at, shrunk.complete and k == 0)
+        if f is not None:
+            return f
+    return None
+
+
+def _confirm(smallest: Candidate, c: Candidate, seen: Outcome, first: Outcome, s: Summary, target: Target,
+             params: Params, seed: int, confirm: int, need: float, budget: _Budget,
+             attempt: Callable[[Candidate, str], Outcome], out_dir: Path, failed_faults: set[tuple],
+             say: Callable[[str], None], at: float, complete: bool) -> Finding | None:
+    # The run that showed it failing counts as its first trial: `confirm` in all.
     lost: list[int] = [seen.lost_writes or 0]
     reproduced = judged = 1
     for _ in range(confirm - 1):
@@ -222,24 +289,27 @@ def _investigate(c: Candidate, first: Outcome, s: Summary, target: Target, param
             reproduced += 1
             lost.append(o.lost_writes or 0)
     f = Finding(smallest, c.name, tuple(sorted(first.failed)), reproduced, judged, tuple(lost),
-                shrunk.complete, at, seed, first.reasons)
+                complete, at, seed, first.reasons, confirmed_at_s=budget.elapsed)
     # One run is never a confirmation: with confirm >= 2 a finding needs two judged runs at least
     # (a budget that ran out first leaves it unconfirmed, with its rate).
     if judged >= min(confirm, 2) and reproduced >= need * judged - 1e-9:
         path = write_finding(out_dir / FOUND_DIR, f, target, params)
         f = Finding(**{**f.__dict__, "file": str(path)})
         s.findings.append(finding_dict(f))
-        if s.time_to_first_finding_s is None:
+        if s.time_to_first_finding_s is None or at < s.time_to_first_finding_s:
             s.time_to_first_finding_s = round(at, 1)
+        if s.time_to_first_confirmed_s is None:
+            s.time_to_first_confirmed_s = round(budget.elapsed, 1)
         for d in smallest.faults:
             failed_faults.add(_key(d))
         for d in c.faults:
             failed_faults.add(_key(d))
         say(f"FINDING {smallest.name}: {smallest.describe()} -> {', '.join(f.failed)}; "
             f"reproduced {reproduced}/{judged}; {path}")
-    else:
-        s.unconfirmed.append(finding_dict(f))
-        say(f"unconfirmed {smallest.name}: reproduced {reproduced}/{judged}: not a finding")
+        return f
+    s.unconfirmed.append(finding_dict(f))
+    say(f"unconfirmed {smallest.name}: reproduced {reproduced}/{judged}: not a finding")
+    return None
 
 
 __all__ = ["explore", "CONFIRM", "NEED", "SUMMARY_FILE", "FOUND_DIR"]

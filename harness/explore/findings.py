@@ -36,6 +36,7 @@ class Finding:
     seed: int = 0
     reasons: tuple[str, ...] = ()
     file: str = ""
+    confirmed_at_s: float | None = None         # seconds into the search when its confirmations ended
 
     @property
     def kind(self) -> str:
@@ -60,11 +61,19 @@ class Summary:
     inconclusive: int = 0
     unsettled: int = 0
     skipped_superset: int = 0                   # pairs holding a single that already failed
+    # One finding per component and invariant (harness.explore.coverage): candidates put off to a
+    # second pass because they could only repeat a finding ({"repeats x-kill-app-w4-u5": 7}), and
+    # failures recorded but not shrunk because a finding already covers what they broke.
+    deferred: dict[str, int] = field(default_factory=dict)
+    duplicate_failures: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     unconfirmed: list[dict[str, Any]] = field(default_factory=list)
     not_covered: list[str] = field(default_factory=list)      # candidates the budget left untried
+    not_covered_by_family: dict[str, int] = field(default_factory=dict)
+    not_covered_deferred: int = 0               # of those, the ones put off as repeats of a finding
     time_s: float = 0.0
-    time_to_first_finding_s: float | None = None
+    time_to_first_finding_s: float | None = None       # when the first finding's candidate first failed
+    time_to_first_confirmed_s: float | None = None     # when it was confirmed (shrink and confirmations done)
     stacks_up: int = 0
     interrupted: bool = False
     stopped_because: str = ""
@@ -115,7 +124,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     return {"name": f.candidate.name, "what": f.candidate.describe(), "kind": f.kind,
             "failed": list(f.failed), "reproduced": f.reproduced, "confirmations": f.confirmations,
             "lost_writes": list(f.lost_writes), "found_from": f.found_from,
-            "shrink_complete": f.shrink_complete, "at_s": round(f.at_s, 1), "file": f.file}
+            "shrink_complete": f.shrink_complete, "at_s": round(f.at_s, 1),
+            "confirmed_at_s": None if f.confirmed_at_s is None else round(f.confirmed_at_s, 1), "file": f.file}
 
 
 def write_summary(path: Path, s: Summary) -> None:
@@ -136,7 +146,8 @@ def summary_text(s: Summary) -> str:
              f"{s.passed} passed, {s.failed} failed, {s.errors} harness errors, "
              f"{s.inconclusive} inconclusive, {s.unsettled} unsettled"]
     if s.time_to_first_finding_s is not None:
-        lines.append(f"first finding after {s.time_to_first_finding_s:.0f} s")
+        lines.append(f"first finding: failed first {s.time_to_first_finding_s:.0f} s into the search, confirmed "
+                     f"at {s.time_to_first_confirmed_s or 0:.0f} s")
     for f in s.findings:
         lines.append(f"  FINDING {f['name']}: {f['what']} -> {', '.join(f['failed'])}; reproduced "
                      f"{f['reproduced']}/{f['confirmations']}" + (f"; lost writes {f['lost_writes']}"
@@ -146,9 +157,16 @@ def summary_text(s: Summary) -> str:
         lines.append(f"  unconfirmed {f['name']}: reproduced {f['reproduced']}/{f['confirmations']} (not a finding)")
     if not s.findings:
         lines.append("  no findings")
+    for f in s.duplicate_failures:
+        lines.append(f"  failed again, not shrunk: {f['name']} ({', '.join(f['failed'])}) repeats {f['repeats']}")
+    if s.deferred:
+        lines.append(f"  put off as repeats of a finding (same component, same invariant): {sum(s.deferred.values())} "
+                     "candidates (" + "; ".join(f"{n} {why}" for why, n in s.deferred.items()) + ")")
     if s.not_covered:
-        lines.append(f"  not covered ({s.stopped_because}): {len(s.not_covered)} candidates, e.g. "
-                     + ", ".join(s.not_covered[:5]))
+        fam = ", ".join(f"{n} {k}" for k, n in s.not_covered_by_family.items())
+        lines.append(f"  not covered ({s.stopped_because}): {len(s.not_covered)} candidates ({fam}"
+                     + (f"; {s.not_covered_deferred} of them put off as repeats" if s.not_covered_deferred else "")
+                     + "), e.g. " + ", ".join(s.not_covered[:5]))
     return "\n".join(lines)
 
 
