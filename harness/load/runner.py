@@ -124,7 +124,9 @@ class LoadGenerator:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._samples: list[Sample] = []
-        self._srcs: list[int] = []              # keep_samples=False: each sample's load process
+        # keep_samples=False: which load process sent the samples not yet polled, as runs
+        # [process, count] in arrival order (one entry per batch, nothing per sample)
+        self._srcs: list[list[int]] = []
         self._writes: list[WriteRecord] = []
         self._reads: list[ReadRecord] = []
         self._versions: list[VersionRecord] = []
@@ -251,18 +253,27 @@ class LoadGenerator:
         process's latency is kept in its own histograms and merged exactly at the end
         (harness.measure.store)."""
         with self._lock:
-            srcs = self._srcs if not self._keep else [0] * (len(self._samples) - self._polled)
+            runs = self._srcs if not self._keep else [[0, len(self._samples) - self._polled]]
             new = self._take_locked()
             failed = None if final else self._failure_locked()
         if not new and failed:
             raise LoadError(failed + self._tail())
         out: list[tuple[int, list[Sample]]] = []
         start = 0
-        for i in range(1, len(new) + 1):
-            if i == len(new) or srcs[i] != srcs[start]:
-                out.append((srcs[start], new[start:i]))
-                start = i
+        for src, n in runs:
+            if n:
+                out.append((src, new[start:start + n]))
+                start += n
         return out
+
+    def _came_from(self, src: int, n: int) -> None:
+        """Under the lock: `n` samples just appended were sent by load process `src`."""
+        if self._keep or not n:
+            return
+        if self._srcs and self._srcs[-1][0] == src:
+            self._srcs[-1][1] += n
+        else:
+            self._srcs.append([src, n])
 
     def _take_locked(self) -> list[Sample]:
         if not self._keep:
@@ -408,8 +419,7 @@ class LoadGenerator:
             with self._lock:
                 self._versions.extend(versions)
                 self._samples.extend(samples)
-                if not self._keep:
-                    self._srcs.extend([0] * len(samples))
+                self._came_from(0, len(samples))
                 self._writes.extend(writes)
                 self._reads.extend(reads)
                 self._users = body.get("u", self._users)
@@ -460,8 +470,7 @@ class LoadGenerator:
                 self._ledger.batch(src, int(body["q"]), len(samples), len(writes))   # raises: nothing added
                 self._versions.extend(versions)
                 self._samples.extend(samples)
-                if not self._keep:
-                    self._srcs.extend([src] * len(samples))
+                self._came_from(src, len(samples))
                 self._writes.extend(writes)
                 self._reads.extend(reads)
                 if "u" in body:

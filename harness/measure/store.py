@@ -166,18 +166,12 @@ class SampleStore:
 
     def add(self, samples: Iterable[Sample], src: int = 0) -> None:
         self._sources.add(src)
-        t0, step = self.t0, self.step_s
+        t0, step_of = self.t0, self._step_of
         newest = self._newest
         for s in samples:
             if s.t < t0:
                 continue                                # before load started: not the run's
-            k = floor((s.t - t0) / step)
-            # on the same edges as every cut, t0 + k * step (float division can land a sample
-            # at an edge one step off)
-            if s.t >= t0 + (k + 1) * step:
-                k += 1
-            elif s.t < t0 + k * step:
-                k -= 1
+            k = step_of(s.t)                            # on the same edges as every cut
             bucket_list = self._open.get(k)
             if bucket_list is None:
                 if k in self._closed:
