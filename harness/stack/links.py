@@ -226,8 +226,7 @@ class Interposer:
         have: no inspect on this path, which runs right before a kill. A client that restarted
         unseen gets its batch in its old, dead namespace (harmless); its start event then
         `ensure`s the new one, which leaves out every upstream stopped at that moment."""
-        clients = sorted({i for r in self.routes if r.upstream == upstream and not r.ingress
-                          for i in self._instances_of(r.client)})
+        clients = self._clients_of(upstream)
         locks = [self._instance_lock(i) for i in clients]
         for lock in locks:
             lock.acquire()
@@ -259,7 +258,12 @@ class Interposer:
             for lock in locks:
                 lock.release()
 
-    def _redirect_rules(self, instance: str, upstreams: set[str]) -> list[str]:
+    def _clients_of(self, upstream: str) -> list[str]:
+        """The client instances whose namespaces hold rules for `upstream` (ingress has none)."""
+        return sorted({i for r in self.routes if r.upstream == upstream and not r.ingress
+                       for i in self._instances_of(r.client)})
+
+    def _redirect_rules(self, instance: str, upstreams: set[str], op: str = "-I") -> list[str]:
         svc = self._service_of(instance)
         nat = []
         for r in self.routes:
@@ -271,7 +275,7 @@ class Interposer:
                     # Inserted first: it wins over the link's own DNAT for new connections;
                     # the nat table sees only a connection's first packet, so every connection
                     # already open keeps the path it had (to blue, through the proxy).
-                    nat.append(f"-I OUTPUT -d {ip}/32 -p tcp -m tcp --dport {r.port} -m comment "
+                    nat.append(f"{op} OUTPUT -d {ip}/32 -p tcp -m tcp --dport {r.port} -m comment "
                                f"--comment {self.switch_comment} -j DNAT --to-destination {moved[ip]}:{r.port}")
         return ["*nat", *nat, "COMMIT"] if nat else []
 
@@ -284,8 +288,7 @@ class Interposer:
         name cannot be taken from it while it still serves. Returns the number of client
         instances switched; a client that restarts later gets the rule again (`ensure`)."""
         self._redirects[upstream] = dict(moved)
-        clients = sorted({i for r in self.routes if r.upstream == upstream and not r.ingress
-                          for i in self._instances_of(r.client)})
+        clients = self._clients_of(upstream)
         pending, errors = [], []
         for instance in clients:
             with self._instance_lock(instance):
@@ -313,17 +316,16 @@ class Interposer:
         one), where the switch would send its clients to the green that is going away."""
         if upstream not in self._redirects:
             return
-        clients = sorted({i for r in self.routes if r.upstream == upstream and not r.ingress
-                          for i in self._instances_of(r.client)})
+        clients = self._clients_of(upstream)
         errors = []
         for instance in clients:
             with self._instance_lock(instance):
                 ns = self.netexec.current(instance)
-                lines = self._redirect_rules(instance, {upstream})
+                lines = self._redirect_rules(instance, {upstream}, "-D")
                 if ns is None or not lines:
                     continue
                 try:
-                    ns.restore([line.replace("-I OUTPUT ", "-D OUTPUT ", 1) for line in lines])
+                    ns.restore(lines)
                 except HarnessError as exc:
                     errors.append(f"{instance}: {exc}")
         del self._redirects[upstream]
