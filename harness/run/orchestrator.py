@@ -237,12 +237,34 @@ def _stages(experiment: Experiment, run: _Run, events: Events, run_id: str | Non
         run.reads = load.reads()
         run.versions = load.versions()
         if target.durability is not None:
-            run.audit = read_back(target.durability, stack, endpoints)
+            run.audit = _final_read(target, ctx, stack, endpoints, run, events)
             failed = [run.audit.error] if run.audit.error else []
             failed += [f"{i.name}: {i.error}" for i in run.audit.invariants if i.error]
             run.audit_error = "; ".join(failed) or None
             if prior is not None:
                 run.audit, run.audit_error = _own_writes(run.audit, prior, run.audit_error)
+
+
+def _final_read(target: Any, ctx: FaultContext, stack: Any, endpoints: list[str], run: _Run,
+                events: Events) -> AuditSnapshot:
+    """The read-back, once the target's roles have converged (harness.target.convergence): a
+    read made while a failover is still settling can find writes a late demotion then discards.
+    Roles that never converge leave durability unknown, never a pass."""
+    from harness.target.convergence import TIMEOUT_S, wait_converged
+
+    live = [r for r in target.roles if r.kind != "static"]
+    if live:
+        c = wait_converged(ctx, live)
+        if not c.ok:
+            why = (f"no final read: the target's roles had not converged {TIMEOUT_S:g} s after the "
+                   f"faults were reverted ({c.why})")
+            events.say(why)
+            return AuditSnapshot(ids=None, error=why)
+        if c.seconds >= 1.0:
+            events.say(f"roles converged {c.seconds:.1f} s after the load stopped; reading back")
+            run.notes.append(Note(run.clock.now(), f"final read-back waited {c.seconds:.1f} s for the "
+                                  "target's roles to converge", author="harness"))
+    return read_back(target.durability, stack, endpoints)
 
 
 def _mark_edges(run: _Run, fault_events: Any, request_timeout_s: float) -> None:

@@ -7,7 +7,8 @@ the last one's recovery, so before it starts, everything the target declares mus
 
 * every instance is running, and healthy when it has a Docker health check;
 * the run's Toxiproxy has every proxy enabled and no toxic left;
-* every role resolves to running instances (e.g. Sentinel names a primary that answers);
+* every role resolves to running instances (e.g. Sentinel names a primary that answers), and
+  has converged (harness.target.convergence: no old primary still awaiting its demotion);
 * every entry point answers HTTP without a server error (any status below 500);
 * then, given a `probe` (the trials pass `steady_probe`): a few seconds of the experiment's own
   load meet its steady state. The checks above are necessary, not sufficient: a stack whose
@@ -43,6 +44,7 @@ class Settled:
 def problems(stack: Any) -> list[str]:
     """What does not hold right now (empty: settled at this instant)."""
     from harness.faults.base import FaultContext
+    from harness.target.convergence import unconverged
     from harness.target.roles import resolve_role
 
     out: list[str] = []
@@ -77,6 +79,8 @@ def problems(stack: Any) -> list[str]:
                     out.append(f"role {role.name} has no member")
             except HarnessError as exc:
                 out.append(f"role {role.name}: {exc}")
+        if not out:     # resolving is not converging: an old primary may still await demotion
+            out.extend(unconverged(ctx, stack.target.roles))
         try:
             urls = stack.endpoints()
         except Exception as exc:  # noqa: BLE001 - an entry point that cannot be found is not settled

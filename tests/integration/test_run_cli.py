@@ -231,3 +231,108 @@ slo: {{failed_requests: "<= 1000"}}
     took = wait_gone(docker_client, run_id, 15)
     print(f"\nSIGKILL mid-upgrade → run {run_id} gone in {took if took is None else round(took, 2)} s")
     assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after 15 s"
+
+
+DRILL_TARGET = """\
+# The echo web and one data container with a named volume, declared with a backup and a restore
+# whose last step (a sleep) holds the restore open long enough to be killed in the middle.
+services:
+  web:
+    image: continuum/echo-web:latest
+    networks: [edge]
+    ports: ["8080"]
+    healthcheck:
+      test: ["CMD", "curl", "-fsS", "-m", "1", "-o", "/dev/null", "http://127.0.0.1:8080/healthz"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+    stop_grace_period: 1s
+  db:
+    image: debian:bookworm-slim
+    command: ["sleep", "infinity"]
+    init: true
+    stop_grace_period: 1s
+    networks: [data]
+    volumes: ["store:/data"]
+    healthcheck: {test: ["CMD", "true"], interval: 500ms, timeout: 2s, retries: 10}
+networks:
+  edge: {internal: false}
+  data: {internal: true}
+volumes:
+  store: {}
+x-continuum:
+  links:
+    - {from: host, to: web, port: 8080}
+  entrypoints: [{service: web, port: 8080}]
+  load: {locustfile: locustfile.py, profiles: [echo]}
+  backup:
+    steps:
+      - exec: {among: db, argv: [cp, /etc/hostname, /data/dump], timeout: 10s}
+      - copy_out: {among: db, path: /data/dump, file: dump, timeout: 10s}
+  restore:
+    steps:
+      - copy_in: {into: db, file: dump, path: /data/restored, timeout: 10s}
+      - start: {instances: [db], timeout: 30s}
+      - exec: {among: db, argv: [sleep, "30"], timeout: 60s}
+"""
+
+
+def test_sigkill_mid_restore_leaves_no_container_network_or_volume(tmp_path, docker_client):
+    """A restore drill recreates the destroyed instance and its volume from the harness's fault
+    thread: SIGKILL of the harness while the restore runs leaves none of the run's containers,
+    networks or volumes (the recreated ones included)."""
+    target = tmp_path / "drill-target"
+    target.mkdir()
+    (target / "compose.yaml").write_text(DRILL_TARGET)
+    (target / "locustfile.py").write_text((ROOT / "targets" / "echo" / "locustfile.py").read_text())
+    exp = tmp_path / "restore.yaml"
+    exp.write_text(f"""apiVersion: continuum/v1
+kind: Experiment
+name: restore-killed
+description: A backup, a disaster and a restore of a data container, killed while it restores.
+target: {target}
+duration: 40s
+load: {{profile: echo, users: 2, spawn_rate: 2, request_timeout: 1s}}
+faults:
+  - {{name: backup, at: 1s, action: drill.backup}}
+  - {{name: disaster, at: 2s, action: drill.disaster, destroy: [db]}}
+  - {{name: restore, at: 3s, action: drill.restore, within: 60s}}
+slo: {{failed_requests: "<= 1000"}}
+""")
+    out = tmp_path / "sigkill-restore"
+    proc, log = start("run", str(exp), "--report-dir", str(out))
+    try:
+        run_id = wait_for_event(proc, out, "run_start")["run_id"]
+        label = f"io.continuum.run-id={run_id}"
+        first = docker_client.containers.list(all=True, filters={"label": [label, "io.continuum.service=db"]})
+        assert len(first) == 1, f"expected the one db container, got {first}"
+        # Kill once the restore's recreated db runs (a new container, so a new volume too) and
+        # its last step has had time to start: the fault thread is inside the restore.
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            db = docker_client.containers.list(filters={"label": [label, "io.continuum.service=db"]})
+            if db and db[0].id != first[0].id:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the restore never recreated db: {log.read_text()[-2000:]}")
+        time.sleep(1.0)
+        volumes = docker_client.api.volumes(filters={"label": label}).get("Volumes") or []
+        assert volumes, "the recreated db has no volume of the run: the test would prove nothing"
+        assert proc.poll() is None, f"the run ended before the kill: {log.read_text()[-2000:]}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    took = wait_gone(docker_client, run_id, 15)
+    deadline = time.monotonic() + 5      # volumes go after the containers that held them
+    while True:
+        left = docker_client.api.volumes(filters={"label": f"io.continuum.run-id={run_id}"}).get("Volumes") or []
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    print(f"\nSIGKILL mid-restore → run {run_id} gone in {took if took is None else round(took, 2)} s, "
+          f"{len(left)} volumes left")
+    assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after 15 s"
+    assert not left, f"volumes of run {run_id} left: {[v['Name'] for v in left]}"

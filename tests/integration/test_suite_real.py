@@ -173,3 +173,28 @@ def test_slow_single_app_on_fragile_twin_fails_its_latency_experiment(docker_cli
     assert phase.latency_p50_s >= 0.45
     assert result.verdict == Verdict.FAIL
     assert any(r.startswith("latency_p50@slow-app-1") for r in result.reasons), result.reasons
+
+
+def test_fragile_primary_partition_read_back_only_once_the_old_primary_is_demoted(docker_client):
+    # The twin's isolated primary acknowledges writes alone; Sentinel demotes it (discarding
+    # them) only ~10-15 s after the heal. This run ends 3 s after the heal: before the final read
+    # waited for the roles to converge (harness.target.convergence), it read the old primary's
+    # data back before that demotion, and the same loss read as 0 (2 runs of 2, 2026-12-02).
+    exp = shortened("experiments/fragile/redis-primary-partition-fragile.yaml", at_s=4.0, for_s=8.0,
+                    duration_s=14.0, abort_if=None)
+    record, result = run_experiment(exp)
+    print(result.verdict, result.reasons, result.durability, [n.text for n in record.notes], sep="\n")
+
+    assert result.harness_error is None, result.harness_error
+    [fault] = record.faults
+    waited = [n.text for n in record.notes if n.text.startswith("final read-back waited")]
+    assert waited, f"the read-back did not wait for the demotion: {[n.text for n in record.notes]}"
+    assert float(waited[0].split()[3]) >= 2.0, waited
+    d = result.durability
+    assert d.audited and d.lost and d.lost > 0, d
+    # Every lost write was acknowledged by the old primary alone: once it was cut off, and up to
+    # its demotion (after the heal the apps still write to it; nothing tells them otherwise).
+    acked = {w.id: w for w in record.writes if w.outcome == "acked"}
+    assert all(acked[wid].t >= fault.injected_t - 1.0 for wid in d.lost_ids), (d.lost_ids, fault)
+    print(f"lost {d.lost} of {d.acked} acknowledged; {waited[0]}")
+    assert "lost_writes" in {o.metric for o in result.assertions if o.passed is False}
