@@ -15,7 +15,8 @@ Per assertion (the experiment's SLOs and steady-state checks, as each trial judg
 
 Trials that cannot be judged give no value: ERROR trials (the harness broke; the set is ERROR)
 and trials with fewer requests than `min_samples`. An aborted trial (abort_if fired) is a
-measured failure: the set FAILs. Every assertion also carries the share of trials that passed
+measured failure: the set FAILs, and its requests up to the abort count in the ratios' pooled
+interval (availability, error rate), so a set of aborted trials still has one to compare. Every assertion also carries the share of trials that passed
 it, with its own Wilson interval: flakiness, visible.
 """
 
@@ -139,6 +140,12 @@ def _judgeable(r: Result) -> bool:
     return r.verdict is not Verdict.ERROR and not r.too_few_samples and not r.aborted
 
 
+def _measured_until_abort(r: Result) -> bool:
+    """An aborted trial's requests up to the abort were measured like any: they count in the
+    ratios' pooled interval (left out, the interval would read only the trials that held up)."""
+    return bool(r.aborted) and r.verdict is not Verdict.ERROR and not r.too_few_samples
+
+
 def _ratio_counts(r: Result, metric: str, scope: str) -> tuple[int, int]:
     try:
         pm = r.phase(scope)
@@ -206,8 +213,8 @@ def _judge(template, trials: Sequence[Result]) -> TrialAssertion:
 
     if metric in RATIO_METRICS:
         method = "wilson"
-        counts = [_ratio_counts(r, metric, template.scope) if o is not None else (0, 0)
-                  for r, o in zip(trials, outcomes)]
+        counts = [_ratio_counts(r, metric, template.scope) if o is not None or _measured_until_abort(r)
+                  else (0, 0) for r, o in zip(trials, outcomes)]
         interval = ratio_interval(counts)
     else:
         method = "bootstrap"
@@ -235,8 +242,9 @@ def _judge(template, trials: Sequence[Result]) -> TrialAssertion:
 def _spread(trials: Sequence[Result], metric: str) -> MetricSpread:
     ok = [r if _judgeable(r) else None for r in trials]
     if metric == "availability":
-        counts = [(r.overall.successes, r.overall.requests) if r else (0, 0) for r in ok]
-        values = tuple(None if r is None else r.overall.availability for r in ok)
+        measured = [r if _judgeable(r) or _measured_until_abort(r) else None for r in trials]
+        counts = [(r.overall.successes, r.overall.requests) if r else (0, 0) for r in measured]
+        values = tuple(None if r is None else r.overall.availability for r in measured)
         return MetricSpread(metric, "wilson", values, ratio_interval(counts))
 
     def value(r: Result | None) -> float | None:

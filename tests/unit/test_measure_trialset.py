@@ -85,6 +85,25 @@ def test_an_aborted_trial_fails_the_set():
     assert ts.verdict is Verdict.FAIL and ts.reasons[0].startswith("trial 1: aborted")
 
 
+def test_aborted_trials_count_in_the_availability_interval_up_to_the_abort():
+    # The fragile twin's app kill aborted in all 3 trials (2026-12-02): with aborted trials left
+    # out, the set had no interval at all and compare had nothing to hold it against.
+    ts_trials = [dataclasses.replace(r, verdict=Verdict.FAIL, aborted="availability below 20%")
+                 for r in trials([6.0, 7.0, 8.0])]
+    ts = summarize(ts_trials)
+    [avail] = [a for a in ts.assertions if a.metric == "availability"]
+    assert ts.verdict is Verdict.FAIL
+    assert avail.interval is not None and avail.interval.n == 3
+    pooled = sum(r.overall.successes for r in ts_trials) / sum(r.overall.requests for r in ts_trials)
+    assert avail.interval.low <= pooled <= avail.interval.high
+    assert avail.passed == (None, None, None)          # measured, not judged: no pass share
+    spread = ts.spread("availability")
+    assert spread.interval is not None and spread.values[0] == ts_trials[0].overall.availability
+    # An ERROR trial still brings nothing: the harness broke, nothing was measured.
+    broken = [dataclasses.replace(r, verdict=Verdict.ERROR, harness_error="boom") for r in ts_trials]
+    assert [a for a in summarize(broken).assertions if a.metric == "availability"][0].interval is None
+
+
 def test_one_trial_is_judged_as_one_run():
     one = trials(OUTAGES[:1], slo=(AVAIL, ttr(6.0)))
     ts = summarize(one)
