@@ -92,6 +92,7 @@ class SecondEngine:
         self.client = docker.DockerClient(base_url=self.docker_host, timeout=30, version="1.41")
         self.timings: dict[str, float] = {}
         self.tls_env: dict[str, str] | None = None
+        self.ssh_env: dict[str, str] | None = None
 
     # ─────────────────────────────── life ───────────────────────────────
 
@@ -239,6 +240,41 @@ class SecondEngine:
         self.tls_env = {"DOCKER_HOST": f"tcp://{ip}:2376", "DOCKER_TLS_VERIFY": "1",
                         "DOCKER_CERT_PATH": str(client_dir)}
         return self.tls_env
+
+    def enable_ssh(self) -> dict[str, str]:
+        """Serve the engine over SSH, as `DOCKER_HOST=ssh://root@ADDRESS` reaches a remote host:
+        sshd in this helper with a key made for the test (ssh-keygen, argument lists only), the
+        default socket path pointing at this engine's socket (the remote `docker system
+        dial-stdio` dials it). Returns the environment a user sets: DOCKER_HOST, and PATH with an
+        `ssh` first that adds this test's client config (key, no host-key prompt), the one thing
+        a user has in ~/.ssh/config instead. Idempotent."""
+        if self.ssh_env is not None:
+            return self.ssh_env
+        self.container.reload()
+        ip = next(iter(self.container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        d = self.sock_dir / "ssh"
+        d.mkdir(exist_ok=True)
+        key = d / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True,
+                       capture_output=True, timeout=60)
+        for argv in (["mkdir", "-p", "-m", "700", "/root/.ssh", "/run/sshd"],
+                     ["cp", "/run/engine2/ssh/id_ed25519.pub", "/root/.ssh/authorized_keys"],
+                     ["ssh-keygen", "-A"],
+                     ["ln", "-sf", "/run/engine2/docker.sock", "/var/run/docker.sock"],
+                     ["/usr/sbin/sshd", "-o", "PasswordAuthentication=no", "-o", "PermitRootLogin=prohibit-password"]):
+            code, out = self.container.exec_run(argv)
+            assert code == 0, f"{' '.join(argv)} in the second engine: exit {code}: {out.decode()[-500:]}"
+        (d / "config").write_text(
+            f"Host {ip}\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+            "  ConnectTimeout 10\n")
+        bin_dir = d / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        wrapper = bin_dir / "ssh"
+        wrapper.write_text(f"#!/bin/sh\nexec {shutil.which('ssh')} -F {d / 'config'} \"$@\"\n")
+        wrapper.chmod(0o755)
+        self.ssh_env = {"DOCKER_HOST": f"ssh://root@{ip}", "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+        return self.ssh_env
 
     def tls_client(self) -> docker.DockerClient:
         """A client of the TLS endpoint, built from the environment as the harness builds its own."""

@@ -50,12 +50,26 @@ def connect(timeout_s: float = DEFAULT_TIMEOUT_S, environ: dict[str, str] | None
             kwargs = docker.utils.kwargs_from_env(environment=environ)
         else:
             kwargs = {"base_url": engine.host, "tls": engine.tls}
+        if str(kwargs.get("base_url", "")).startswith("ssh://"):
+            kwargs["use_ssh_client"] = _ssh_client()
         client = EngineClient(timeout=int(timeout_s), **kwargs)
         client.ping()
     except (DockerException, requests.exceptions.RequestException) as exc:
         raise DockerUnavailable(f"no Docker engine answers at {engine.host} ({engine.source}): {exc}; "
                                 f"{HOW_TO_FIX}") from exc
     return client
+
+
+def _ssh_client() -> bool:
+    """An `ssh://` engine is reached through the machine's own `ssh` (as the docker CLI does:
+    the user's ~/.ssh/config, agent, known hosts and ProxyJump apply), running `docker system
+    dial-stdio` on the remote host; the SDK's paramiko transport is not installed."""
+    import shutil
+
+    if shutil.which("ssh") is None:
+        raise DockerUnavailable("an ssh:// engine needs the OpenSSH client (`ssh`) on this machine: "
+                                "install openssh-client")
+    return True
 
 
 @contextmanager

@@ -26,6 +26,7 @@ import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
 from harness.errors import ImageError
+from harness.stack.engine import connect
 from harness.model.target import Target
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def _exists(client: docker.DockerClient, name: str) -> docker.models.images.Imag
 def _try_pull(name: str) -> bool:
     repo, _, tag = name.rpartition(":")
     try:
-        docker.from_env(timeout=PULL_TIMEOUT_S).images.pull(repo, tag=tag)
+        connect(PULL_TIMEOUT_S).images.pull(repo, tag=tag)
         return True
     except (DockerException, OSError) as exc:
         log.info("pull of %s failed (%s); building it locally", name, str(exc).splitlines()[0][:120])
@@ -157,7 +158,7 @@ def build_base(client: docker.DockerClient) -> None:
         _run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], "tar of the rootfs", 300)
         repo, _, tag = BASE_IMAGE.partition(":")
         try:
-            docker.APIClient(timeout=BUILD_TIMEOUT_S).import_image(src=str(tarball), repository=repo, tag=tag)
+            connect(BUILD_TIMEOUT_S).api.import_image(src=str(tarball), repository=repo, tag=tag)
         except DockerException as exc:
             raise ImageError(f"docker import of {BASE_IMAGE} failed: {exc}") from exc
 
@@ -191,7 +192,7 @@ def build_netexec(client: docker.DockerClient) -> None:
 def _build(client: docker.DockerClient, context: Path, dockerfile: str, tag: str, labels: dict[str, str],
            buildargs: dict[str, str] | None = None, target: str | None = None) -> None:
     try:
-        builder = docker.from_env(timeout=BUILD_TIMEOUT_S)
+        builder = connect(BUILD_TIMEOUT_S)       # the run's engine (contexts, ssh), a build's timeout
         builder.images.build(path=str(context), dockerfile=dockerfile, tag=tag, rm=True, forcerm=True, labels=labels,
                              buildargs=buildargs or None, target=target)
     except BuildError as exc:

@@ -136,3 +136,37 @@ def test_sigkill_of_the_harness_leaks_nothing_on_either_engine(remote, tmp_path,
     f = {"label": f"io.continuum.run-id={run_id}"}
     assert docker_client.containers.list(all=True, filters=f) == []     # nothing on the shared engine
     assert client.volumes.list(filters=f) == []
+
+
+def test_an_engine_reached_over_ssh_runs_an_experiment_and_keeps_nothing(remote, tmp_path):
+    """`DOCKER_HOST=ssh://root@ADDRESS`: the harness reaches the engine through this machine's
+    `ssh` (no paramiko), and everything else is as over TLS: a 2 s cut of the echo target's
+    way in is measured as 2 s, and the run leaves nothing on the remote engine."""
+    engine, _ = remote
+    ssh_env = engine.enable_ssh()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")} | ssh_env
+    exp = tmp_path / "cut.yaml"
+    exp.write_text(f"""apiVersion: continuum/v1
+kind: Experiment
+name: ssh-link-down
+description: A 2 s cut of the echo target's way in, on an engine reached over SSH.
+target: {ROOT / "targets" / "echo"}
+duration: 9s
+load: {{profile: echo, users: 5, spawn_rate: 5, request_timeout: 1s}}
+faults:
+  - {{name: cut, at: 3s, for: 2s, action: network.down, link: host->web}}
+slo: {{availability: ">= 50%"}}
+""")
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(exp), "--report-dir", str(tmp_path / "r")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    print(f"continuum run over ssh: {time.monotonic() - t:.1f} s; "
+          + "; ".join(x.strip() for x in proc.stdout.splitlines() if " up in " in x))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    [run] = json.loads((tmp_path / "r" / "latest" / "results.json").read_text())["runs"]
+    [fault] = run["faults"]
+    window = fault["reverted_s"] - fault["injected_s"]
+    outage = run["longest_outage"]["duration_s"]
+    print(f"engine over ssh: window {window:.4f} s, outage {outage:.4f} s")
+    assert abs(outage - window) <= 0.05, (outage, window)
+    assert engine.run_objects(run["run_id"]) == (0, 0)

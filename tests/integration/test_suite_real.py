@@ -1,8 +1,9 @@
-"""The standard suite's claims, shortened for CI, on the real reference target and its fragile twin.
+"""The standard suite's claims on the real reference target, shortened for CI (its fragile twin:
+test_suite_fragile_real.py).
 
-Each test loads a suite experiment, shortens it with `dataclasses.replace` (25 s of load, the
-fault at 8 s) and runs it on real Docker, Toxiproxy and Locust (one stack at a time, ~1 min
-each with stack up/down). Known-answer style: the assertions are on measured values (failed
+Each test loads a suite experiment, shortens it (25 s of load, the fault at 8 s) and runs it on
+real Docker, Toxiproxy and Locust, on one reference stack for the module, settled before each
+run (tests/suite_helpers.py). Known-answer style: the assertions are on measured values (failed
 requests, outage, time to writes, lost writes), not only on the verdict.
 
 Shortened runs drop `steady_state`: an 8 s baseline of ~2 500 requests cannot carry a 99.9%
@@ -11,34 +12,23 @@ bar (two failed requests fail it) on a shared two-core machine; the full experim
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import pytest
 
-from harness.loader import load_experiment
 from harness.measure import Verdict
-from harness.run import run_experiment
+from tests.suite_helpers import failed_in, run_on, shared_stack, shortened, window
 
 pytestmark = pytest.mark.docker
-ROOT = Path(__file__).resolve().parents[2]
-FRAGILE = ROOT / "targets/reference-fragile"
 
 
-def shortened(path: str, *, at_s: float = 8.0, for_s: float | None = 8.0, duration_s: float = 25.0, **changes):
-    exp = load_experiment(ROOT / path)
-    [fault] = exp.faults
-    fault = fault.model_copy(update={"at_s": at_s, "for_s": for_s})
-    return exp.model_copy(update={"duration_s": duration_s, "faults": (fault,), "steady_state": (), **changes})
+@pytest.fixture(scope="module")
+def reference(docker_client):
+    with shared_stack("targets/reference") as stack:
+        yield stack
 
 
-def failed_in(record, start: float, end: float, name: str | None = None) -> int:
-    return sum(1 for s in record.samples if not s.ok and start <= s.t < end and (name is None or s.name == name))
-
-
-def test_app_replica_kill_reference_costs_nothing(docker_client):
+def test_app_replica_kill_reference_costs_nothing(reference):
     exp = shortened("experiments/app-replica-kill.yaml")
-    record, result = run_experiment(exp)
+    record, result = run_on(reference, exp)
     print(result.verdict, result.reasons, result.overall, result.durability, sep="\n")
 
     assert result.harness_error is None
@@ -55,37 +45,9 @@ def test_app_replica_kill_reference_costs_nothing(docker_client):
     assert result.verdict == Verdict.PASS, result.reasons
 
 
-def test_app_kill_on_fragile_twin_costs_availability(docker_client):
-    # No abort_if: measure the whole outage, not just until the abort line.
-    exp = shortened("experiments/fragile/app-replica-kill-fragile.yaml", abort_if=None)
-    assert exp.target.root == FRAGILE
-    record, result = run_experiment(exp)
-    print(result.verdict, result.reasons, result.overall, result.longest_outage, sep="\n")
-
-    assert result.harness_error is None
-    [fault] = record.faults
-    assert fault.targets == ("app",)
-    window = fault.reverted_t - fault.injected_t
-    # The only app is dead for the whole window: nothing succeeds until it is back and the
-    # twin's HAProxy (inter 2 s, rise 2) takes it in again.
-    outage = result.longest_outage
-    assert outage.duration_s >= window - 0.5, (outage, window)
-    assert outage.duration_s <= window + 15.0, (outage, window)
-    assert abs((record.t0 + outage.start_s) - fault.injected_t) < 2.0
-    assert failed_in(record, fault.injected_t, fault.reverted_t) > 100
-    # How many requests fail depends on how fast each fails: a dead address is not refused, it
-    # times out (no answer to ARP), as it would without the harness, so far fewer requests are
-    # sent during the outage than when the proxy refused them at once (was < 90 %). What must
-    # hold is that the twin misses its own bar.
-    assert result.overall.availability < 0.995
-    assert result.verdict == Verdict.FAIL
-    assert any(r.startswith("availability") for r in result.reasons), result.reasons
-    assert any(r.startswith("time_to_recover") for r in result.reasons), result.reasons
-
-
-def test_redis_primary_kill_reference_fails_writes_over_without_loss(docker_client):
+def test_redis_primary_kill_reference_fails_writes_over_without_loss(reference):
     exp = shortened("experiments/redis-primary-kill.yaml", for_s=10.0)
-    record, result = run_experiment(exp)
+    record, result = run_on(reference, exp)
     print(result.verdict, result.reasons, result.overall, result.durability, sep="\n")
 
     assert result.harness_error is None
@@ -136,17 +98,11 @@ def test_redis_primary_kill_reference_fails_writes_over_without_loss(docker_clie
     assert read_window is None or read_window.failures <= 0.01 * reads_in_fault, (read_window, reads_in_fault)
 
 
-def _window(record, result):
-    """The only fault and its phase's metrics."""
-    [fault] = record.faults
-    return fault, result.phase(f"fault:{fault.fault}")
-
-
-def test_slow_app_on_reference_is_felt_by_a_third_of_requests_only(docker_client):
+def test_slow_app_on_reference_is_felt_by_a_third_of_requests_only(reference):
     exp = shortened("experiments/app-replica-latency.yaml")
     assert exp.load.mode == "open"
-    record, result = run_experiment(exp)
-    fault, phase = _window(record, result)
+    record, result = run_on(reference, exp)
+    fault, phase = window(record, result)
     print(result.verdict, result.reasons, phase, sep="\n")
     assert result.harness_error is None
     # Open loop: the offered rate holds through the fault, whatever the replica does.
@@ -158,43 +114,3 @@ def test_slow_app_on_reference_is_felt_by_a_third_of_requests_only(docker_client
     by = {a.key: a for a in result.assertions}
     assert by["latency_p50@slow-app-1"].passed is True, by["latency_p50@slow-app-1"].message
     assert by["throughput@slow-app-1"].passed is True, by["throughput@slow-app-1"].message
-
-
-def test_slow_single_app_on_fragile_twin_fails_its_latency_experiment(docker_client):
-    exp = shortened("experiments/fragile/app-replica-latency-fragile.yaml", abort_if=None)
-    assert exp.target.root == FRAGILE
-    record, result = run_experiment(exp)
-    fault, phase = _window(record, result)
-    print(result.verdict, result.reasons, phase, sep="\n")
-    assert result.harness_error is None
-    # The only app is slow: every request in the window is, and the load keeps coming (a closed
-    # loop would have sent a sixth as many and let the run's percentiles hide it).
-    assert phase.throughput_rps >= 0.9 * exp.load.rate
-    assert phase.latency_p50_s >= 0.45
-    assert result.verdict == Verdict.FAIL
-    assert any(r.startswith("latency_p50@slow-app-1") for r in result.reasons), result.reasons
-
-
-def test_fragile_primary_partition_read_back_only_once_the_old_primary_is_demoted(docker_client):
-    # The twin's isolated primary acknowledges writes alone; Sentinel demotes it (discarding
-    # them) only ~10-15 s after the heal. This run ends 3 s after the heal: before the final read
-    # waited for the roles to converge (harness.target.convergence), it read the old primary's
-    # data back before that demotion, and the same loss read as 0 (2 runs of 2, 2026-12-02).
-    exp = shortened("experiments/fragile/redis-primary-partition-fragile.yaml", at_s=4.0, for_s=8.0,
-                    duration_s=14.0, abort_if=None)
-    record, result = run_experiment(exp)
-    print(result.verdict, result.reasons, result.durability, [n.text for n in record.notes], sep="\n")
-
-    assert result.harness_error is None, result.harness_error
-    [fault] = record.faults
-    waited = [n.text for n in record.notes if n.text.startswith("final read-back waited")]
-    assert waited, f"the read-back did not wait for the demotion: {[n.text for n in record.notes]}"
-    assert float(waited[0].split()[3]) >= 2.0, waited
-    d = result.durability
-    assert d.audited and d.lost and d.lost > 0, d
-    # Every lost write was acknowledged by the old primary alone: once it was cut off, and up to
-    # its demotion (after the heal the apps still write to it; nothing tells them otherwise).
-    acked = {w.id: w for w in record.writes if w.outcome == "acked"}
-    assert all(acked[wid].t >= fault.injected_t - 1.0 for wid in d.lost_ids), (d.lost_ids, fault)
-    print(f"lost {d.lost} of {d.acked} acknowledged; {waited[0]}")
-    assert "lost_writes" in {o.metric for o in result.assertions if o.passed is False}
