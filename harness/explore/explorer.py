@@ -108,12 +108,20 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
     cov = Coverage(target)
     log = open(out_dir / CANDIDATES_FILE, "a", encoding="utf-8")
 
+    previous: list[tuple[Candidate, str, Outcome]] = []        # the last attempt
+
     def attempt(c: Candidate, why: str) -> Outcome:
         exp = to_experiment(c, target, params)
         t = clock()
         out = run(exp)
         budget.ran(clock() - t)
         s.runs += 1
+        if getattr(out, "previous_unsettled", "") and previous:
+            pc, pwhy, po = previous[0]
+            s.unrecovered.append({"name": pc.name, "what": pc.describe(), "why_run": pwhy, "status": po.status,
+                                  "why": out.previous_unsettled})
+            say(f"  did not recover: the stack {pc.name} left {out.previous_unsettled[:160]}")
+        previous[:] = [(c, why, out)]
         log.write(json.dumps({"name": c.name, "what": c.describe(), "why": why, "status": out.status,
                               "failed": sorted(out.failed), "lost_writes": out.lost_writes,
                               "wall_s": round(out.wall_s, 1), "settle_s": round(out.settle_s, 1),

@@ -68,6 +68,10 @@ class Summary:
     duplicate_failures: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     unconfirmed: list[dict[str, Any]] = field(default_factory=list)
+    # Runs after which the reused stack did not settle (replaced before the next run): the system
+    # had not come back from that run's faults. Said against that run, not a finding (a re-run
+    # cannot confirm what happens after a run), and never charged to the next candidate.
+    unrecovered: list[dict[str, Any]] = field(default_factory=list)
     not_covered: list[str] = field(default_factory=list)      # candidates the budget left untried
     not_covered_by_family: dict[str, int] = field(default_factory=dict)
     not_covered_deferred: int = 0               # of those, the ones put off as repeats of a finding
@@ -155,6 +159,8 @@ def summary_text(s: Summary) -> str:
                      + f"; {f['file']}")
     for f in s.unconfirmed:
         lines.append(f"  unconfirmed {f['name']}: reproduced {f['reproduced']}/{f['confirmations']} (not a finding)")
+    for u in s.unrecovered:
+        lines.append(f"  did not recover after {u['name']} ({u['status']}, {u['why_run']}): the stack {u['why'][:160]}")
     if not s.findings:
         lines.append("  no findings")
     for f in s.duplicate_failures:

@@ -51,6 +51,9 @@ class Outcome:
     probed: bool = False                        # the settle before it ran the load probe
     recovered: bool | None = None               # its recovery phase met the steady state (None: not judged)
     attempts: int = 1                           # runs it took (an unsettled or error run is run again)
+    # Why the stack the *previous* run left did not settle (it was replaced before this run): the
+    # previous run's system had not come back, charged to it by the explorer. "" when it did.
+    previous_unsettled: str = ""
 
     def brief(self) -> str:
         what = self.status.upper()
@@ -133,6 +136,7 @@ class StackRunner:
     up_s: float = 0.0
     _last_recovered: bool | None = None
     _cov: Any = None
+    _unsettled_after: str = ""                  # the settle before this run failed: why
 
     def __enter__(self) -> "StackRunner":
         return self
@@ -173,6 +177,7 @@ class StackRunner:
             if not s.ok:
                 self.events.say(f"stack {self._stack.run_id} did not settle in {s.seconds:.0f} s "
                                 f"({s.why}): replacing it", level="warning")
+                self._unsettled_after = f"did not settle in {s.seconds:.0f} s: {s.why}"
                 self.replace()
         self._used += 1
         return self._stack, time.monotonic() - t
@@ -203,7 +208,9 @@ class StackRunner:
     def run(self, experiment: Any) -> Outcome:
         """Run once. An `unsettled` run on a reused stack is run again after a settle with the
         load probe; an `error` (or a second `unsettled`) once more on a fresh stack."""
+        self._unsettled_after = ""
         out = self._run_once(experiment, fresh=False)
+        after_previous = self._unsettled_after      # only the first settle follows the previous run
         n = 1
         if out.status == "unsettled" and self.stack == "reused" and not out.probed:
             self.events.say(f"{experiment.name}: {out.brief()}; once more after a probed settle", level="warning")
@@ -212,7 +219,7 @@ class StackRunner:
         if out.status in ("error", "unsettled"):
             self.events.say(f"{experiment.name}: {out.brief()}; once more on a fresh stack", level="warning")
             out, n = self._run_once(experiment, fresh=True), n + 1
-        return replace(out, attempts=n)
+        return replace(out, attempts=n, previous_unsettled=after_previous)
 
     def _run_once(self, experiment: Any, *, fresh: bool) -> Outcome:
         from harness.run.orchestrator import run_experiment

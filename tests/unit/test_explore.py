@@ -402,3 +402,21 @@ def test_a_tight_budget_investigates_the_queue_then_sweeps_on(fragile, tmp_path)
                 clock=clock, candidates=cands, confirm=3)
     assert [f["what"] for f in s.findings] == ["container.kill lb"]
     assert s.tried >= 3 and clock.t <= 1000, (s.tried, clock.t)
+
+
+def test_a_stack_left_unsettled_is_charged_to_the_run_before_not_the_next(fragile, tmp_path):
+    clock = FakeClock()
+    cands = [c for c in generate(fragile, 1) if c.rank >= 0][:3]
+    n = {"i": 0}
+
+    def rule(exp):
+        n["i"] += 1      # the 2nd run's settle found the stack the 1st left broken, and replaced it
+        why = "did not settle in 60 s: app is unhealthy" if n["i"] == 2 else ""
+        return Outcome("pass", wall_s=30.0, previous_unsettled=why)
+
+    s = explore(fragile, budget_s=3600, seed=1, out_dir=tmp_path, run=_fake_run(clock, rule), clock=clock,
+                candidates=cands)
+    assert [u["name"] for u in s.unrecovered] == [cands[0].name]
+    assert s.unrecovered[0]["why"].endswith("app is unhealthy") and s.unrecovered[0]["status"] == "pass"
+    assert s.findings == [] and s.passed == 3           # said, not a finding; the next one is not blamed
+    assert json.loads((tmp_path / "summary.json").read_text())["unrecovered"][0]["name"] == cands[0].name

@@ -79,9 +79,11 @@ class _Fakes:
         self.results = list(results)
         self.exp = exp
 
+        self.settles: list = []         # queued answers of the settle (default: settled)
+
         def settle(stack, *, timeout_s, probe=None, **kw):
             self.probed.append(probe is not None)
-            return settle_mod.Settled(True, 0.1)
+            return self.settles.pop(0) if self.settles else settle_mod.Settled(True, 0.1)
 
         def run_experiment(experiment, **kw):
             return SimpleNamespace(run_id="r1"), self.results.pop(0)
@@ -130,3 +132,18 @@ def test_a_pass_on_the_data_tier_does_not_vouch_for_the_stack(fragile, data_exp,
                for n in ("x-down-app-redis-1", "x-kill-sentinel-2", "x-pause-redis-primary", "x-kill-app", "x-down-lb-app")}
     assert touches == {"x-down-app-redis-1": True, "x-kill-sentinel-2": True, "x-pause-redis-primary": True,
                        "x-kill-app": False, "x-down-lb-app": False}
+
+
+def test_a_settle_that_fails_is_said_on_the_next_outcome_as_the_previous_runs(fragile, exp, monkeypatch):
+    import harness.run.settle as settle_mod
+
+    ok = [_outcome("slo", "overall", "availability", True)]
+    fakes = _Fakes(monkeypatch, exp, [_result(exp, Verdict.PASS, ok)] * 3)
+    fakes.settles = [settle_mod.Settled(False, 60.0, "app-1 is unhealthy")]
+    runner = StackRunner(fragile, "reused")
+    ups = []
+    monkeypatch.setattr(runner, "_up", lambda: ups.append(1) or SimpleNamespace(run_id="r1", __exit__=lambda *a: None))
+    monkeypatch.setattr(runner, "close", lambda: None)
+    outs = [runner.run(exp) for _ in range(3)]
+    assert [o.previous_unsettled for o in outs] == ["", "did not settle in 60 s: app-1 is unhealthy", ""]
+    assert [o.status for o in outs] == ["pass"] * 3 and len(ups) == 2      # replaced once
