@@ -102,7 +102,9 @@ def test_bounded_percentiles_within_a_tenth_of_a_percent_of_exact():
     assert st.info().evicted_steps > 300
     worst = 0.0
     for op in (None, "a", "b"):
-        for start, end in ((T0, END), (T0 + 7.03, T0 + 19.571), (T0 + 40.0, T0 + 40.1)):
+        # the whole run, a phase between marks, and evicted stretches on step and block edges
+        # (a cut inside a folded block of evicted steps is by block: not one the harness makes)
+        for start, end in ((T0, END), (T0 + 7.03, T0 + 19.571), (T0 + 40.0, T0 + 45.0), (T0 + 25.0, T0 + 55.0)):
             exact = sorted(s.latency_s for s in samples if start <= s.t < end and (op is None or s.name == op))
             felt, _ = st.latency(op, start, end)
             for q, got in zip((50, 90, 99, 99.9, 100), felt.percentiles((50, 90, 99, 99.9, 100))):
@@ -191,3 +193,36 @@ def test_a_distributed_runs_samples_reach_the_store_by_worker(tmp_path, monkeypa
     st.finish(8.0)
     assert st.info().sources == 2
     assert st.latency(None, 5.0, 8.0)[1].total == 2
+
+
+def test_folded_blocks_of_evicted_steps_change_no_figure_cut_at_a_mark(monkeypatch):
+    import harness.measure.store as store_mod
+
+    rng = random.Random(5)
+    samples = [Sample(T0 + k / 2000, rng.lognormvariate(-4.0, 0.8), True, name=rng.choice("ab"))
+               for k in range(2000 * 60)]
+    marks = (T0 + 7.03, T0 + 19.571)
+
+    def store(block_steps):
+        monkeypatch.setattr(store_mod, "BLOCK_STEPS", block_steps)
+        st = SampleStore(T0, raw_cap=10_000, margin_s=1.0)
+        for t in marks:
+            st.mark(t)
+        st.add(samples)
+        st.finish(END)
+        return st
+
+    folded, flat = store(50), store(10 ** 9)
+    assert len(folded._folded) >= 6 and not flat._folded
+    for op in (None, "a", "b"):
+        for start, end in ((T0, END), marks, (T0 + 25.0, T0 + 55.0)):
+            monkeypatch.setattr(store_mod, "BLOCK_STEPS", 50)
+            a = folded.latency(op, start, end)[0].counts
+            monkeypatch.setattr(store_mod, "BLOCK_STEPS", 10 ** 9)
+            b = flat.latency(op, start, end)[0].counts
+            assert a == b, (op, start, end)
+    monkeypatch.setattr(store_mod, "BLOCK_STEPS", 50)
+    # the timeline keeps every step's counts exactly; inside a block its p50/p99 are the block's
+    assert [(s.ok, s.failed) for s in folded.steps(None, END)] == [(s.ok, s.failed) for s in flat.steps(None, END)]
+    assert folded.nbytes() < flat.nbytes()
+    assert folded.info((T0 + 40.05,)).cuts_in_evicted_steps == 1       # a cut inside a block says so
