@@ -33,6 +33,7 @@ from typing import Any, Literal
 import docker
 
 from harness import OWNER_LABEL, RUN_LABEL, TARGET_LABEL
+from harness.errors import HarnessError
 from harness.runid import DETACHED
 from harness.stack.engine import docker_errors
 
@@ -63,6 +64,21 @@ class Lease:
         self._id: str | None = None
 
     def acquire(self) -> "Lease":
+        # Once more on runc's "cannot start a stopped process": seen once in a CI rehearsal at
+        # load ~20 (`cat` read EOF and exited while the engine was starting it). The failed
+        # container is removed first: the name is the run's, and nothing of it may leak.
+        for attempt in range(3):
+            try:
+                return self._acquire_once()
+            except HarnessError as exc:
+                if "cannot start a stopped process" not in str(exc) or attempt == 2:
+                    raise
+                log.warning("lease of run %s: %s; once more", self.run_id, exc)
+                self.release()
+                self._id = None
+        raise AssertionError("unreachable")
+
+    def _acquire_once(self) -> "Lease":
         api = self.client.api
         with docker_errors(f"could not create the lease container of run {self.run_id}"):
             created = api.create_container(
