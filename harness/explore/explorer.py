@@ -116,7 +116,7 @@ def explore(target: Target, *, budget_s: float, seed: int = 0, out_dir: Path,
         out = run(exp)
         budget.ran(clock() - t)
         s.runs += 1
-        if getattr(out, "previous_unsettled", "") and previous:
+        if out.previous_unsettled and previous:
             pc, pwhy, po = previous[0]
             s.unrecovered.append({"name": pc.name, "what": pc.describe(), "why_run": pwhy, "status": po.status,
                                   "why": out.previous_unsettled})
