@@ -45,10 +45,10 @@ def shared_stack(target: str) -> Iterator[Stack]:
         yield stack
 
 
-def run_on(stack: Stack, exp):
+def run_on(stack: Stack, exp, **kwargs):
     """`exp` on the module's stack, once it has settled (a stack that does not is the harness's
-    problem, said as such, never the system's measured failure)."""
+    problem, said as such, never the system's measured failure). `kwargs` go to run_experiment."""
     assert exp.target.root == stack.target.root, (exp.target.root, stack.target.root)
     s = settle(stack, timeout_s=SETTLE_S)
     assert s.ok, f"the shared {stack.target.name} stack did not settle in {s.seconds:.0f} s: {s.why}"
-    return run_experiment(exp, stack=stack)
+    return run_experiment(exp, stack=stack, **kwargs)

@@ -2,7 +2,8 @@
 0.25 of the reference target and its fragile twin (issue 18).
 
 Each test loads an experiment of experiments/monitoring/, shortens it and runs it end to end
-(one stack at a time, ~1.5 min each with stack up and down). Known answers with honest bounds:
+(the two reference tests on one stack, each run after a settle: tests/suite_helpers.py; the
+twin's on its own). Known answers with honest bounds:
 
 * time to detect is at least the firing rule's `for:` less one scrape timeout (the first failed
   scrape is stamped when it *began*, which can be just before the kill) and at most its bound (for + scrape interval + scrape timeout + evaluation
@@ -26,6 +27,7 @@ from harness.events import Aborted, AlertFired, AlertResolved, Events, FaultInje
 from harness.loader import load_experiment
 from harness.measure import Verdict
 from harness.run import run_experiment
+from tests.suite_helpers import run_on, shared_stack
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,17 +40,40 @@ def shortened(path: str, *, at_s: float, for_s: float, duration_s: float, **chan
     return exp.model_copy(update={"duration_s": duration_s, "faults": (fault,), **changes})
 
 
+@pytest.fixture(scope="module")
+def reference(docker_client):
+    with shared_stack("targets/reference") as stack:
+        yield stack
+
+
 def collect(events: Events) -> list:
     seen: list = []
     events.subscribe(seen.append, AlertFired, AlertResolved, ProbeChanged)
     return seen
 
 
-def test_app_kill_detected_within_its_rules_bound_with_promql_steady_state(docker_client):
+# First: a module fixture lives to the module's end, and an idle reference (~0.9 cores) beside
+# this run would slow it (70 s against 42 s).
+def test_fragile_twin_has_no_rule_for_a_dead_lb_so_it_is_undetected(docker_client):
+    exp = shortened("experiments/monitoring/fragile/lb-kill-detected-fragile.yaml", at_s=6.0, for_s=10.0,
+                    duration_s=22.0)
+    record, result = run_experiment(exp)
+    assert result.harness_error is None, result.harness_error
+    m = result.monitoring
+    print(result.verdict, result.reasons, m.faults, sep="\n")
+    [d] = m.faults
+    assert d.status == "undetected" and d.time_to_detect_s is None and d.alert is None
+    assert "no alert about lb fired" in d.why
+    ttd = next(a for a in result.assertions if a.metric == "time_to_detect")
+    assert ttd.passed is False and ttd.measured is None and "undetected" in ttd.message
+    assert result.verdict == Verdict.FAIL
+
+
+def test_app_kill_detected_within_its_rules_bound_with_promql_steady_state(reference):
     exp = shortened("experiments/monitoring/app-replica-kill-detected.yaml", at_s=10.0, for_s=8.0, duration_s=30.0)
     events = Events()
     seen = collect(events)
-    record, result = run_experiment(exp, events=events)
+    record, result = run_on(reference, exp, events=events)
     assert result.harness_error is None, result.harness_error
     m = result.monitoring
     print(result.verdict, result.reasons, m.faults, [a.describe() for a in m.alerts], sep="\n")
@@ -74,14 +99,14 @@ def test_app_kill_detected_within_its_rules_bound_with_promql_steady_state(docke
     assert result.verdict == Verdict.PASS, result.reasons
 
 
-def test_promql_abort_stops_the_run_within_a_scrape_and_a_probe_interval(docker_client):
+def test_promql_abort_stops_the_run_within_a_scrape_and_a_probe_interval(reference):
     exp = shortened("experiments/monitoring/abort/promql-abort.yaml", at_s=8.0, for_s=15.0, duration_s=30.0)
     events = Events()
     told: list[float] = []                  # when the harness knew the kills were in effect
     events.subscribe(lambda e: told.append(time.monotonic()), FaultInjected)
     stopped: list[float] = []               # when it decided to stop (t_end comes after the revert)
     events.subscribe(lambda e: stopped.append(e.t), Aborted)
-    record, result = run_experiment(exp, events=events)
+    record, result = run_on(reference, exp, events=events)
     assert result.harness_error is None, result.harness_error
     print(result.verdict, result.reasons, record.aborted, sep="\n")
     # "value 1" (the survivor); "value 0" when the survivor's own scrape also timed out on a
@@ -99,18 +124,3 @@ def test_promql_abort_stops_the_run_within_a_scrape_and_a_probe_interval(docker_
     assert 0 < stopped_after <= 4.8, stopped_after
     assert stopped[0] - record.t0 < exp.duration_s - 10              # well before the planned end
     assert fault.reverted_t is not None                              # the abort reverted the kills
-
-
-def test_fragile_twin_has_no_rule_for_a_dead_lb_so_it_is_undetected(docker_client):
-    exp = shortened("experiments/monitoring/fragile/lb-kill-detected-fragile.yaml", at_s=6.0, for_s=10.0,
-                    duration_s=22.0)
-    record, result = run_experiment(exp)
-    assert result.harness_error is None, result.harness_error
-    m = result.monitoring
-    print(result.verdict, result.reasons, m.faults, sep="\n")
-    [d] = m.faults
-    assert d.status == "undetected" and d.time_to_detect_s is None and d.alert is None
-    assert "no alert about lb fired" in d.why
-    ttd = next(a for a in result.assertions if a.metric == "time_to_detect")
-    assert ttd.passed is False and ttd.measured is None and "undetected" in ttd.message
-    assert result.verdict == Verdict.FAIL
