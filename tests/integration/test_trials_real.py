@@ -19,17 +19,18 @@ EXP = FIXTURES / "experiments"
 
 
 def test_run_trials_cli_judges_the_set(tmp_path, docker_client):
+    # Two trials, each on a fresh stack (the default): the fewest that make a set with intervals.
     out = tmp_path / "r"
-    r = continuum("run", str(EXP / "echo-fail.yaml"), "--trials", "3", "--plain", "--report-dir", str(out), timeout=300)
+    r = continuum("run", str(EXP / "echo-fail.yaml"), "--trials", "2", "--plain", "--report-dir", str(out), timeout=300)
     assert r.returncode == 1, r.stdout + r.stderr           # 2 s of 8 s down misses 99.9% on every trial
     out = out / "latest"                   # each run writes a folder of its own (harness.report.rundir)
     doc = json.loads((out / "results.json").read_text())
     ts = doc["trial_sets"][0]
-    assert ts["experiment"] == "echo-fail" and ts["trials"] == 3 and ts["verdict"] == doc["verdict"] == "FAIL"
-    assert len(doc["runs"]) == 3 and len(set(ts["run_ids"])) == 3
+    assert ts["experiment"] == "echo-fail" and ts["trials"] == 2 and ts["verdict"] == doc["verdict"] == "FAIL"
+    assert len(doc["runs"]) == 2 and len(set(ts["run_ids"])) == 2
     a = ts["assertions"][0]
     assert a["method"] == "wilson" and a["interval"]["high"] < 0.999 and a["passes"] == 0
-    assert "rests on 3 judged trials" in r.stdout
+    assert "rests on 2 judged trials" in r.stdout
     suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
     assert [s.get("name") for s in suites] == ["continuum.echo-fail"]
     assert 'id="trials-0"' in (out / "report.html").read_text()
