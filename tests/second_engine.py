@@ -159,6 +159,10 @@ class SecondEngine:
             pass
 
     def close(self) -> None:
+        if self.ssh_env is not None:    # the shared SSH connection: ended, not left to linger
+            subprocess.run(["ssh", "-F", str(self.sock_dir / "ssh" / "config"), "-O", "exit",
+                            self.ssh_env["DOCKER_HOST"].split("@", 1)[1]],
+                           capture_output=True, timeout=10, check=False)
         try:
             (self.sock_dir / "stop").touch()
         except OSError:
@@ -267,7 +271,10 @@ class SecondEngine:
         (d / "config").write_text(
             f"Host {ip}\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
             "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
-            "  ConnectTimeout 10\n")
+            "  ConnectTimeout 10\n"
+            # One connection shared by every API call, as the docker docs advise for ssh://
+            # engines: the SDK opens a new `ssh` per connection, and each handshake costs.
+            f"  ControlMaster auto\n  ControlPath {d}/cm-%C\n  ControlPersist 120\n")
         bin_dir = d / "bin"
         bin_dir.mkdir(exist_ok=True)
         wrapper = bin_dir / "ssh"
