@@ -6,9 +6,13 @@ Side by side in one run, alternating, N rounds each (medians printed):
   - before (with `--before DIR`): the same, with the harness found in DIR (for example an
     export of the commit before a change: `git archive COMMIT | tar -x -C DIR`), run in a
     subprocess so both versions use the same engine at the same moments;
-  - baseline: the same number of bare containers (`sleep infinity` on the base image, one
-    network, no health checks) created, started, then killed and removed in parallel — the
-    least any harness could spend on this engine for this many containers.
+  - baseline ("bare"): the same number of bare containers (`sleep infinity` on the base image,
+    one network, no health checks) created, started, then killed and removed in parallel — the
+    least any harness could spend on this engine for this many containers;
+  - baseline of the same shape ("shaped"): as many bare containers as the run had, each on as
+    many networks as its counterpart (the run's networks, as many of them; a namespace helper
+    on none), then all killed and removed at once and the networks after them — what the engine
+    alone needs to tear down this topology (endpoints cost dockerd ~70 ms each).
 
 The ratio tells how much our networks, interposed Toxiproxy and health waits cost on top of the
 engine. Absolute seconds depend on the machine; compare ratios.
@@ -31,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def continuum_round(target, client) -> tuple[float, float, int, int]:
+def continuum_round(target, client, shape_out: list | None = None) -> tuple[float, float, int, int]:
     from harness.stack.stack import Stack
 
     stack = Stack(target, client=client)
@@ -45,6 +49,10 @@ def continuum_round(target, client) -> tuple[float, float, int, int]:
         netexec.wait_warm()
     f = {"label": f"io.continuum.run-id={stack.run_id}"}
     n, nets = len(client.api.containers(all=True, filters=f)), len(client.api.networks(filters=f))
+    if shape_out is not None:       # networks per container, for the shaped baseline
+        shape_out[:] = [len(client.api.inspect_container(c["Id"])["NetworkSettings"]["Networks"] or {})
+                        if c["HostConfig"].get("NetworkMode", "").split(":")[0] != "container" else 0
+                        for c in client.api.containers(all=True, filters=f)]
     t = time.monotonic()
     stack.__exit__(None, None, None)
     return up, time.monotonic() - t, n, nets
@@ -83,6 +91,33 @@ def baseline_round(client, n: int) -> tuple[float, float]:
     return up, time.monotonic() - t
 
 
+def shaped_round(client, shape: list[int]) -> tuple[float, float]:
+    """Bare containers in the run's shape: container i on shape[i] of max(shape) networks."""
+    from harness.stack.images import BASE_IMAGE
+
+    labels = {"io.continuum.run-id": "benchshape", "io.continuum.owner": "detached"}
+    t = time.monotonic()
+    nets = [client.networks.create(f"continuum-benchshape-{k}", labels=labels) for k in range(max(shape))]
+
+    def make(i: int):
+        k = shape[i]
+        c = client.containers.create(BASE_IMAGE, ["sleep", "infinity"], name=f"continuum-benchshape-{i}",
+                                     network=nets[0].name if k else "none", labels=labels)
+        for net in nets[1:k]:
+            net.connect(c)
+        c.start()
+        return c
+
+    with ThreadPoolExecutor(8) as pool:
+        containers = list(pool.map(make, range(len(shape))))
+    up = time.monotonic() - t
+    t = time.monotonic()
+    with ThreadPoolExecutor(len(containers)) as pool:
+        list(pool.map(lambda c: c.remove(force=True, v=True), containers))
+        list(pool.map(lambda n: n.remove(), nets))
+    return up, time.monotonic() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("target", nargs="?", default="targets/reference")
@@ -102,7 +137,8 @@ def main() -> None:
         print(json.dumps({"up": up, "down": down, "containers": n, "networks": nets}))
         return
     ensure_images(client, [target])
-    rows: dict[str, list[tuple[float, float]]] = {"continuum": [], "before": [], "bare": []}
+    rows: dict[str, list[tuple[float, float]]] = {"continuum": [], "before": [], "bare": [], "shaped": []}
+    topology: list[int] = []
     shape: dict[str, tuple[int, int]] = {}
     for r in range(args.rounds):
         line = [f"round {r + 1}:"]
@@ -111,24 +147,28 @@ def main() -> None:
             rows["before"].append((up, down))
             shape["before"] = (n, nets)
             line.append(f"before up {up:5.2f} s down {down:5.2f} s |")
-        up, down, n, nets = continuum_round(target, client)
+        up, down, n, nets = continuum_round(target, client, topology)
         rows["continuum"].append((up, down))
         shape["continuum"] = (n, nets)
         line.append(f"continuum up {up:5.2f} s down {down:5.2f} s |")
         bup, bdown = baseline_round(client, n)
         rows["bare"].append((bup, bdown))
-        line.append(f"bare up {bup:5.2f} s down {bdown:5.2f} s")
+        line.append(f"bare up {bup:5.2f} s down {bdown:5.2f} s |")
+        sup, sdown = shaped_round(client, topology)
+        rows["shaped"].append((sup, sdown))
+        line.append(f"shaped up {sup:5.2f} s down {sdown:5.2f} s")
         print(" ".join(line), flush=True)
     med = {k: (statistics.median(u for u, _ in v), statistics.median(d for _, d in v)) for k, v in rows.items() if v}
     print(f"\n{target.name}: {args.rounds} rounds, medians; objects (containers, networks): "
-          + ", ".join(f"{k} {v}" for k, v in shape.items()))
+          + ", ".join(f"{k} {v}" for k, v in shape.items())
+          + f"; shaped: {len(topology)} containers, {sum(topology)} endpoints on {max(topology)} networks")
     cols = [k for k in ("before", "continuum") if k in med]
-    print(f"{'':12} " + " ".join(f"{c:>10}" for c in cols) + f" {'bare engine':>12} " +
-          " ".join(f"{c + '/bare':>15}" for c in cols) + "   goal")
+    print(f"{'':12} " + " ".join(f"{c:>10}" for c in cols) + f" {'bare engine':>12} {'same shape':>11} " +
+          " ".join(f"{c + '/bare':>15} {c + '/shaped':>17}" for c in cols) + "   goal")
     for i, (label, goal) in enumerate((("up→healthy", "≤ 20 s"), ("down", "≤ 3 s"))):
-        bare = med["bare"][i]
-        print(f"{label:12} " + " ".join(f"{med[c][i]:9.2f}s" for c in cols) + f" {bare:11.2f}s " +
-              " ".join(f"{med[c][i] / bare:15.2f}" for c in cols) + f"   {goal}")
+        bare, shaped = med["bare"][i], med["shaped"][i]
+        print(f"{label:12} " + " ".join(f"{med[c][i]:9.2f}s" for c in cols) + f" {bare:11.2f}s {shaped:10.2f}s " +
+              " ".join(f"{med[c][i] / bare:15.2f} {med[c][i] / shaped:17.2f}" for c in cols) + f"   {goal}")
 
 
 if __name__ == "__main__":

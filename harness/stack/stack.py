@@ -59,6 +59,7 @@ HEALTH_TIMEOUT_S = 90.0
 CTL_KEY = "_ctl"
 CTL_SUFFIX = "0ctl"
 SUBNET_TRIES = 20
+DOWN_WORKERS = 32          # removals in flight at once in `down` (one wave for any target here)
 
 
 @dataclass(frozen=True)
@@ -439,8 +440,11 @@ class Stack:
         # parallel (each removal is a kill + rm), then the networks in parallel. The parallel pass
         # is best effort: the undo stack below removes each container again and reports what it
         # could not; the reaper sweeps what is left (an engine that is restarting).
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(_try_remove_container, list(self._containers.values()) + self.netexec.containers()))
+        doomed = list(self._containers.values()) + self.netexec.containers()
+        # All at once: dockerd serialises much of a removal anyway, but a second wave waits for
+        # the slowest of the first (measured: 8 at a time 2.9-3.6 s, all at once 2.8 s).
+        with ThreadPoolExecutor(max_workers=max(1, min(len(doomed), DOWN_WORKERS))) as pool:
+            list(pool.map(_try_remove_container, doomed))
             self.timings["down_containers_s"] = time.monotonic() - t
             list(pool.map(_quietly(_remove_network), self._networks))
             self.timings["down_networks_s"] = time.monotonic() - t

@@ -28,6 +28,7 @@ Converged means, per provider:
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any, Callable, Sequence
 
 from harness.errors import HarnessError
 from harness.model.roles import RoleSpec
+from harness.target.roles import probe_once, running
 
 TIMEOUT_S = 60.0        # Sentinel's worst case here is ~20 s (INFO period 10 s + 8 s); 3x that
 POLL_S = 0.5
@@ -61,8 +63,21 @@ def _records(out: str) -> list[dict[str, str]]:
     return out_
 
 
+class _Once:
+    """A value computed by the first thread that asks; the others wait for it."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self._fn, self._lock, self._done, self._value = fn, threading.Lock(), False, None
+
+    def get(self) -> Any:
+        with self._lock:
+            if not self._done:
+                self._value, self._done = self._fn(), True
+            return self._value
+
+
 def _sentinel_view(ctx: Any, role: RoleSpec, sentinel: str, instances: dict[str, str],
-                   asked: dict[str, Any]) -> tuple[str, str]:
+                   asked: dict[str, _Once], asked_lock: threading.Lock) -> tuple[str, str]:
     """(master as ip:port, '' when converged in this Sentinel's view, else why not)."""
     base = ["redis-cli", "-p", str(role.port), "SENTINEL"]
     code, out = ctx.instance(sentinel).exec([*base, "master", role.master_name], timeout_s=EXEC_TIMEOUT_S)
@@ -83,9 +98,10 @@ def _sentinel_view(ctx: Any, role: RoleSpec, sentinel: str, instances: dict[str,
             continue                        # an address of no instance: a stale entry
         if set(r.get("flags", "").split(",")) & set(_DOWN):
             return master, f"{sentinel}: replica {name} is {r.get('flags')}"
-        if name not in asked:           # one ROLE per replica per look, not one per Sentinel
-            asked[name] = _role_of(ctx, name, r.get("port", "6379"))
-        direct = asked[name]
+        # One ROLE per replica per look, not one per Sentinel (the Sentinels are asked at once).
+        with asked_lock:
+            once = asked.setdefault(name, _Once(lambda n=name, port=r.get("port", "6379"): _role_of(ctx, n, port)))
+        direct = once.get()
         if direct is not None:          # the instance's own word: Sentinel's copy lags ~10 s
             said, host, link = direct
             if said != "slave":
@@ -133,18 +149,17 @@ def _addresses(ctx: Any) -> dict[str, str]:
 
 
 def _sentinel_unconverged(ctx: Any, role: RoleSpec) -> str:
-    from harness.target.roles import _running
-
     assert role.service is not None
-    sentinels = _running(ctx, ctx.target.service(role.service).instance_names())
+    sentinels = running(ctx, ctx.target.service(role.service).instance_names())
     if not sentinels:
         return f"role {role.name}: no Sentinel of {role.service} is running"
     instances = _addresses(ctx)
-    asked: dict[str, Any] = {}
+    asked: dict[str, _Once] = {}
+    asked_lock = threading.Lock()
 
     def view(s: str) -> tuple[str, str]:
         try:
-            return _sentinel_view(ctx, role, s, instances, asked)
+            return _sentinel_view(ctx, role, s, instances, asked, asked_lock)
         except HarnessError as exc:
             return "", f"{s}: {exc}"
 
@@ -161,8 +176,6 @@ def _sentinel_unconverged(ctx: Any, role: RoleSpec) -> str:
 
 def unconverged(ctx: Any, roles: Sequence[RoleSpec]) -> list[str]:
     """Why the roles have not converged right now; empty when they have."""
-    from harness.target.roles import _probe_once
-
     out: list[str] = []
     asked: set[tuple[str | None, str | None, int]] = set()
     for role in roles:
@@ -176,7 +189,7 @@ def unconverged(ctx: Any, roles: Sequence[RoleSpec]) -> list[str]:
             why = _sentinel_unconverged(ctx, role)
         else:
             try:
-                holders, _said = _probe_once(ctx, role)
+                holders, _said = probe_once(ctx, role)
                 why = "" if holders else f"role {role.name}: no instance holds it"
             except HarnessError as exc:
                 why = f"role {role.name}: {exc}"

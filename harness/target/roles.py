@@ -50,7 +50,7 @@ class RoleAnswer:
         return f"role {self.role}: {who} ({self.how})"
 
 
-def _running(ctx: Any, instances: tuple[str, ...]) -> list[str]:
+def running(ctx: Any, instances: tuple[str, ...]) -> list[str]:
     out = []
     for n in instances:
         try:
@@ -126,8 +126,8 @@ def ask_exec(probe: ExecProbe, handle: Any) -> tuple[bool, str]:
     return True, f"exit {code}"
 
 
-def _probe_once(ctx: Any, role: RoleSpec) -> tuple[list[str], dict[str, str]]:
-    names = _running(ctx, role.members)
+def probe_once(ctx: Any, role: RoleSpec) -> tuple[list[str], dict[str, str]]:
+    names = running(ctx, role.members)
     probe = role.probe
 
     def ask(name: str) -> tuple[str, bool, str]:
@@ -158,7 +158,7 @@ def _probe(ctx: Any, role: RoleSpec) -> RoleAnswer:
     assert role.probe is not None
     deadline = time.monotonic() + role.wait_s
     while True:
-        holders, said = _probe_once(ctx, role)
+        holders, said = probe_once(ctx, role)
         how = f"{role.probe.describe()}: " + "; ".join(f"{n} {said[n]}" for n in role.members)
         if holders:
             return RoleAnswer(role.name, tuple(holders), how)
@@ -192,7 +192,7 @@ def _sentinel_once(ctx: Any, role: RoleSpec) -> RoleAnswer:
     assert role.service is not None and role.master_name is not None
     instances = set(ctx.target.instance_names())
     last_error: Exception | None = None
-    for sentinel in _running(ctx, ctx.target.service(role.service).instance_names()):
+    for sentinel in running(ctx, ctx.target.service(role.service).instance_names()):
         try:
             if role.kind == "sentinel-primary":
                 out = _ask_sentinel(ctx, role, sentinel, [

@@ -184,3 +184,25 @@ def test_the_replica_itself_is_asked_before_sentinels_lagging_copy():
     c2, roles = ctx({"sentinel-1": stale, "sentinel-2": stale})
     c2.stack.instance("redis-1").answers = r1.answers
     assert unconverged(c2, roles) == []
+
+
+def test_one_look_asks_each_replica_once_however_many_sentinels_list_it():
+    import threading
+    import time as _time
+
+    c, roles = ctx({"sentinel-1": healthy(), "sentinel-2": healthy()})
+    asked: list[str] = []
+    lock = threading.Lock()
+    for name in ("redis-1", "redis-3"):
+        node = c.stack.instance(name)
+
+        def exec_(argv, timeout_s, name=name, node=node):
+            if argv[-1] == "ROLE":
+                with lock:
+                    asked.append(name)
+                _time.sleep(0.05)       # both Sentinels' views overlap while it answers
+                return 0, "slave\n10.0.0.12\n6379\nconnected\n1\n"
+            return Node.exec(node, argv, timeout_s)
+        node.exec = exec_
+    assert unconverged(c, roles) == []
+    assert sorted(asked) == ["redis-1", "redis-3"], asked
