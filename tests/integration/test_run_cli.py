@@ -171,6 +171,25 @@ def test_sigint_mid_fault_reverts_and_exits_130(tmp_path, docker_client):
     assert doc["runs"][0]["interrupted"] is True and doc["runs"][0]["verdict"] == "ERROR"
 
 
+def sigkill_and_wait_gone(proc, docker_client, run_id: str, what: str, within_s: float = 15) -> float:
+    """SIGKILL the harness and wait until the run's containers and networks are gone; returns
+    how long that took after the kill."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    took = wait_gone(docker_client, run_id, within_s)
+    print(f"\nSIGKILL {what} → run {run_id} gone in {took if took is None else round(took, 2)} s")
+    assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after {within_s:.0f} s"
+    return took
+
+
+def poll_until(ready, timeout_s: float, why: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(why())
+        time.sleep(0.05)
+
+
 def test_sigkill_mid_fault_reaper_cleans_up(tmp_path, docker_client):
     out = tmp_path / "sigkill"
     proc, log = start("run", str(EXP / "echo-long-fault.yaml"), "--report-dir", str(out))
@@ -178,16 +197,10 @@ def test_sigkill_mid_fault_reaper_cleans_up(tmp_path, docker_client):
         run_id = wait_for_event(proc, out, "run_start")["run_id"]
         wait_for_event(proc, out, "fault_injected")
         assert run_objects(docker_client, run_id)[0] >= 2  # web + the run's Toxiproxy
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        t_kill = time.monotonic()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    took = wait_gone(docker_client, run_id, 15)
-    print(f"\nSIGKILL mid-fault → run {run_id} gone in {took if took is None else round(took, 2)} s "
-          f"(measured from the kill: {time.monotonic() - t_kill:.2f} s)")
-    assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after 15 s"
+    except BaseException:
+        proc.kill()
+        raise
+    sigkill_and_wait_gone(proc, docker_client, run_id, "mid-fault")
 
 
 def test_sigkill_mid_upgrade_reaper_cleans_up(tmp_path, docker_client):
@@ -214,23 +227,15 @@ slo: {{failed_requests: "<= 1000"}}
         wait_for_event(proc, out, "fault_injected")
         # Kill once the replacement exists (the new container, from the new image), or the
         # old one is gone: the fault thread is mid-way.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def replaced() -> bool:
             web = docker_client.containers.list(all=True, filters={
                 "label": [f"io.continuum.run-id={run_id}", "io.continuum.service=web"]})
-            if not web or any("continuum-test/echo-web:upgrade" in c.image.tags for c in web):
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError(f"the upgrade never replaced web: {log.read_text()[-2000:]}")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    took = wait_gone(docker_client, run_id, 15)
-    print(f"\nSIGKILL mid-upgrade → run {run_id} gone in {took if took is None else round(took, 2)} s")
-    assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after 15 s"
+            return not web or any("continuum-test/echo-web:upgrade" in c.image.tags for c in web)
+        poll_until(replaced, 30, lambda: f"the upgrade never replaced web: {log.read_text()[-2000:]}")
+    except BaseException:
+        proc.kill()
+        raise
+    sigkill_and_wait_gone(proc, docker_client, run_id, "mid-upgrade")
 
 
 DRILL_TARGET = """\
@@ -308,31 +313,21 @@ slo: {{failed_requests: "<= 1000"}}
         assert len(first) == 1, f"expected the one db container, got {first}"
         # Kill once the restore's recreated db runs (a new container, so a new volume too) and
         # its last step has had time to start: the fault thread is inside the restore.
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
+        def recreated() -> bool:
             db = docker_client.containers.list(filters={"label": [label, "io.continuum.service=db"]})
-            if db and db[0].id != first[0].id:
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError(f"the restore never recreated db: {log.read_text()[-2000:]}")
+            return bool(db) and db[0].id != first[0].id
+        poll_until(recreated, 40, lambda: f"the restore never recreated db: {log.read_text()[-2000:]}")
         time.sleep(1.0)
         volumes = docker_client.api.volumes(filters={"label": label}).get("Volumes") or []
         assert volumes, "the recreated db has no volume of the run: the test would prove nothing"
         assert proc.poll() is None, f"the run ended before the kill: {log.read_text()[-2000:]}"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    took = wait_gone(docker_client, run_id, 15)
-    deadline = time.monotonic() + 5      # volumes go after the containers that held them
-    while True:
-        left = docker_client.api.volumes(filters={"label": f"io.continuum.run-id={run_id}"}).get("Volumes") or []
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    print(f"\nSIGKILL mid-restore → run {run_id} gone in {took if took is None else round(took, 2)} s, "
-          f"{len(left)} volumes left")
-    assert took is not None, f"run {run_id} still has {run_objects(docker_client, run_id)} objects after 15 s"
-    assert not left, f"volumes of run {run_id} left: {[v['Name'] for v in left]}"
+    except BaseException:
+        proc.kill()
+        raise
+    sigkill_and_wait_gone(proc, docker_client, run_id, "mid-restore")
+
+    def volumes_left() -> list:
+        return docker_client.api.volumes(filters={"label": f"io.continuum.run-id={run_id}"}).get("Volumes") or []
+    # Volumes go after the containers that held them.
+    poll_until(lambda: not volumes_left(), 5, lambda: f"volumes of run {run_id} left: "
+               f"{[v['Name'] for v in volumes_left()]}")
