@@ -14,7 +14,11 @@ Merging is exact (counts add), so a phase, a fault window, a 100 ms step or seve
 processes are all the same operation on the same counts. The closed-loop coordinated-omission
 correction (harness.measure.omission) is applied to counts, bucket by bucket, with the bucket's
 representative value standing for its requests: what HdrHistogram's
-`copyCorrectedForCoordinatedOmission` does.
+`copyCorrectedForCoordinatedOmission` does. So a corrected ("felt") percentile is not bound to
+be at or above exact: a bucket's representative adds a few more synthesized values than each
+request's own latency would, some of them below the percentile, and the rank moves. Measured
+over an hour at 10 000 requests/s (benchmarks/histogram_memory.py --run): one value of 48 read
+below exact, by 0.016 % (a p95 as felt); the worst error either way 0.119 %.
 """
 
 from __future__ import annotations
