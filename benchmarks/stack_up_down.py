@@ -10,8 +10,8 @@ Side by side in one run, alternating, N rounds each (medians printed):
     one network, no health checks) created, started, then killed and removed in parallel — the
     least any harness could spend on this engine for this many containers;
   - baseline of the same shape ("shaped"): as many bare containers as the run had, each on as
-    many networks as its counterpart (the run's networks, as many of them; a namespace helper
-    on none), then all killed and removed at once and the networks after them — what the engine
+    many networks as its counterpart (the run's networks, as many of them; the namespace helpers,
+    which remove themselves, left out), then all killed and removed at once and the networks after them — what the engine
     alone needs to tear down this topology (endpoints cost dockerd ~70 ms each).
 
 The ratio tells how much our networks, interposed Toxiproxy and health waits cost on top of the
@@ -49,10 +49,12 @@ def continuum_round(target, client, shape_out: list | None = None) -> tuple[floa
         netexec.wait_warm()
     f = {"label": f"io.continuum.run-id={stack.run_id}"}
     n, nets = len(client.api.containers(all=True, filters=f)), len(client.api.networks(filters=f))
-    if shape_out is not None:       # networks per container, for the shaped baseline
+    if shape_out is not None:       # networks per container, for the shaped baseline; the
+        # namespace helpers (in another container's namespace) are left out: they exit and
+        # remove themselves when down closes their stdin
         shape_out[:] = [len(client.api.inspect_container(c["Id"])["NetworkSettings"]["Networks"] or {})
-                        if c["HostConfig"].get("NetworkMode", "").split(":")[0] != "container" else 0
-                        for c in client.api.containers(all=True, filters=f)]
+                        for c in client.api.containers(all=True, filters=f)
+                        if c["HostConfig"].get("NetworkMode", "").split(":")[0] != "container"]
     t = time.monotonic()
     stack.__exit__(None, None, None)
     return up, time.monotonic() - t, n, nets
@@ -91,17 +93,20 @@ def baseline_round(client, n: int) -> tuple[float, float]:
     return up, time.monotonic() - t
 
 
-def shaped_round(client, shape: list[int]) -> tuple[float, float]:
-    """Bare containers in the run's shape: container i on shape[i] of max(shape) networks."""
+def shaped_round(client, shape: list[int], networks: int) -> tuple[float, float]:
+    """Bare containers in the run's shape: `networks` networks, container i on shape[i] of them."""
     from harness.stack.images import BASE_IMAGE
+    from harness.stack.stack import _remove_retrying
 
     labels = {"io.continuum.run-id": "benchshape", "io.continuum.owner": "detached"}
     t = time.monotonic()
-    nets = [client.networks.create(f"continuum-benchshape-{k}", labels=labels) for k in range(max(shape))]
+    stamp = int(time.time() * 1000) % 10**8       # a fresh name: a stuck network of an earlier round stays apart
+    nets = [client.networks.create(f"continuum-benchshape-{stamp}-{k}", labels=labels, check_duplicate=True)
+            for k in range(max(networks, max(shape)))]
 
     def make(i: int):
         k = shape[i]
-        c = client.containers.create(BASE_IMAGE, ["sleep", "infinity"], name=f"continuum-benchshape-{i}",
+        c = client.containers.create(BASE_IMAGE, ["sleep", "infinity"], name=f"continuum-benchshape-{stamp}-c{i}",
                                      network=nets[0].name if k else "none", labels=labels)
         for net in nets[1:k]:
             net.connect(c)
@@ -114,7 +119,9 @@ def shaped_round(client, shape: list[int]) -> tuple[float, float]:
     t = time.monotonic()
     with ThreadPoolExecutor(len(containers)) as pool:
         list(pool.map(lambda c: c.remove(force=True, v=True), containers))
-        list(pool.map(lambda n: n.remove(), nets))
+        # Retried as the harness does: dockerd 20.10 can report a removed container's endpoint
+        # a moment longer.
+        list(pool.map(lambda n: _remove_retrying(n.remove), nets))
     return up, time.monotonic() - t
 
 
@@ -154,14 +161,14 @@ def main() -> None:
         bup, bdown = baseline_round(client, n)
         rows["bare"].append((bup, bdown))
         line.append(f"bare up {bup:5.2f} s down {bdown:5.2f} s |")
-        sup, sdown = shaped_round(client, topology)
+        sup, sdown = shaped_round(client, topology, nets)
         rows["shaped"].append((sup, sdown))
         line.append(f"shaped up {sup:5.2f} s down {sdown:5.2f} s")
         print(" ".join(line), flush=True)
     med = {k: (statistics.median(u for u, _ in v), statistics.median(d for _, d in v)) for k, v in rows.items() if v}
     print(f"\n{target.name}: {args.rounds} rounds, medians; objects (containers, networks): "
           + ", ".join(f"{k} {v}" for k, v in shape.items())
-          + f"; shaped: {len(topology)} containers, {sum(topology)} endpoints on {max(topology)} networks")
+          + f"; shaped: {len(topology)} containers, {sum(topology)} endpoints, {shape['continuum'][1]} networks")
     cols = [k for k in ("before", "continuum") if k in med]
     print(f"{'':12} " + " ".join(f"{c:>10}" for c in cols) + f" {'bare engine':>12} {'same shape':>11} " +
           " ".join(f"{c + '/bare':>15} {c + '/shaped':>17}" for c in cols) + "   goal")
