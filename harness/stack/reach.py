@@ -102,12 +102,49 @@ def _resolve(hostname: str) -> str:
         return ""
 
 
-def publish_ip_for(client) -> str:
-    """`publish_ip` for a connected DockerClient (a test or a caller may pass its own)."""
+def address_for(client) -> EngineAddress:
+    """Where a connected DockerClient's engine is (a test or a caller may pass its own)."""
     base = client.api.base_url
     if base in ("http+docker://localhost", "http+docker://localnpipe"):
-        return publish_ip(EngineAddress("unix://", None, "the client's socket"))
+        return EngineAddress("unix://", None, "the client's socket")
     if base == "http+docker://ssh":          # the SDK keeps the SSH host in its adapter only
-        return publish_ip(engine_address())
+        return engine_address()
     parts = urlsplit(base)
-    return publish_ip(EngineAddress(f"tcp://{parts.hostname}:{parts.port or 2376}", None, f"engine {base}"))
+    return EngineAddress(f"tcp://{parts.hostname}:{parts.port or 2376}", None, f"engine {base}")
+
+
+def publish_ip_for(client) -> str:
+    """`publish_ip` for a connected DockerClient."""
+    return publish_ip(address_for(client))
+
+
+def asks_container_addresses(target) -> tuple[list[str], list[str]]:
+    """What of `target` the harness asks at its instances' container addresses, reachable only
+    from the engine's own host: (http and tcp role probes, http read-backs with `among`), each
+    as "where: what". Without its roles a run cannot place a fault; without its read-back it
+    runs and its durability is unknown."""
+    roles = [f"x-continuum.roles.{r.name}: a {r.kind} probe" for r in target.roles if r.kind in ("http", "tcp")]
+    reads: list[str] = []
+    d = target.durability
+    if d is not None:
+        specs = [("x-continuum.durability.read", d.read)] + [
+            (f"x-continuum.durability.invariants.{i.name}.read", i.read) for i in d.invariants]
+        reads = [f"{where}: an http read-back with among" for where, read in specs
+                 if read is not None and read.kind == "http" and read.instances]
+    return roles, reads
+
+
+def check_reachable(target, engine: EngineAddress) -> list[str]:
+    """Refuse, before any object is made, a target whose roles this machine could not ask on
+    `engine`; return what it can run without (read-backs: durability unknown), to be said."""
+    if engine.local:
+        return []
+    roles, reads = asks_container_addresses(target)
+    where = f"the engine ({engine.source}: {engine.host}) is remote, and"
+    if roles:
+        raise InputError(
+            f"{where} this target's roles ask its instances at their container addresses, which "
+            f"only the engine's host can reach: {'; '.join(roles)}. Use exec probes there "
+            "(docs/remote-engines.md)", where=str(target.root))
+    return [f"{where} {r}, which only the engine's host can reach: durability will be unknown "
+            "(use an exec read-back there)" for r in reads]

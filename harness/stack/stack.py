@@ -37,7 +37,7 @@ from harness.runid import DETACHED, new_run_id, owner_token
 from harness.stack import janitor, upgrade
 from harness.stack.addressing import AddressPlan, candidate_subnets, pools_from_info, used_subnets
 from harness.stack.engine import connect, docker_errors
-from harness.stack.reach import LOOPBACK, publish_ip_for
+from harness.stack.reach import LOOPBACK, address_for, check_reachable, publish_ip_for
 from harness.stack.images import TOXIPROXY_IMAGE
 from harness.stack.instance import Instance
 from harness.stack.links import (Interposer, Route, plan_routes, proxied_paths, service_networks,
@@ -162,6 +162,8 @@ class Stack:
 
     def up(self) -> None:
         t0 = time.monotonic()
+        for warning in check_reachable(self.target, address_for(self.client)):  # before anything is made
+            self.say(warning)
         swept = janitor.sweep(self.client)
         if swept:
             self.say(f"janitor removed orphaned runs: {', '.join(swept)}")

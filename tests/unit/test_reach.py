@@ -3,6 +3,7 @@ address for a remote one, an override checked like any other input."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -53,3 +54,54 @@ def test_from_a_connected_client(monkeypatch):
     assert publish_ip_for(client("http+docker://localhost")) == "127.0.0.1"
     assert publish_ip_for(client("https://10.214.9.3:2376")) == "10.214.9.3"
     assert publish_ip_for(client("http://127.0.0.1:2375")) == "127.0.0.1"
+
+
+def test_a_remote_engine_refuses_probes_at_container_addresses_before_anything_is_made():
+    from harness.loader import load_target
+    from harness.stack.reach import asks_container_addresses, check_reachable
+
+    root = Path(__file__).resolve().parents[2] / "targets"
+    patroni = load_target(root / "patroni")             # roles by `http` on each member
+    assert asks_container_addresses(patroni) == ([f"x-continuum.roles.{r}: a http probe"
+                                                  for r in ("leader", "replica", "sync-standby")], [])
+    remote = EngineAddress("tcp://203.0.113.7:2376", None, "DOCKER_HOST")
+    with pytest.raises(InputError) as err:
+        check_reachable(patroni, remote)
+    msg = str(err.value)
+    assert "remote" in msg and "roles.leader" in msg and "exec probes" in msg
+    assert err.value.where == str(patroni.root)
+    assert check_reachable(patroni, EngineAddress("unix:///var/run/docker.sock")) == []   # local
+    # Sentinel roles are asked through `docker exec`; the ledger's read-back goes to each app
+    # at its address: the run can go on, with durability unknown, and is told so.
+    reference = load_target(root / "reference")
+    assert asks_container_addresses(reference) == ([], ["x-continuum.durability.read: an http read-back with among"])
+    [warning] = check_reachable(reference, remote)
+    assert "durability will be unknown" in warning and "exec read-back" in warning
+
+
+def test_stack_up_on_a_remote_engine_with_http_roles_changes_nothing():
+    from harness.errors import InputError as IE
+    from harness.loader import load_target
+    from harness.stack.stack import Stack
+
+    calls: list[str] = []
+
+    class Api:
+        base_url = "https://203.0.113.7:2376"
+
+        def __getattr__(self, name):
+            calls.append(name)
+            raise AssertionError(f"an engine call ({name}) before the check")
+
+    class Client:
+        api = Api()
+
+        def __getattr__(self, name):
+            calls.append(name)
+            raise AssertionError(f"an engine call ({name}) before the check")
+
+    target = load_target(Path(__file__).resolve().parents[2] / "targets" / "patroni")
+    with pytest.raises(IE):
+        with Stack(target, client=Client()):
+            pass
+    assert calls == []
