@@ -100,6 +100,9 @@ class Stack:
         self.run_id = run_id or new_run_id()
         self.client = client or connect()
         self.publish_ip = publish_ip_for(self.client)  # 127.0.0.1 unless the engine is remote
+        # Container addresses mean this engine's containers only when the engine is local; on a
+        # remote one the same address is whatever this machine's routes lead to.
+        self.engine_local = address_for(self.client).local
         self.image_overrides = dict(image_overrides or {})
         self.detach = detach
         self.say = say

@@ -15,15 +15,22 @@ import pytest
 
 from harness.loader import load_experiment
 from harness.measure import Verdict
-from harness.run import run_experiment
+from tests.suite_helpers import run_on, shared_stack
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_two_second_link_down_is_measured_as_two_seconds(docker_client):
+@pytest.fixture(scope="module")
+def echo(docker_client):
+    """One echo stack for both known answers (each run settles first: tests/suite_helpers.py)."""
+    with shared_stack("targets/echo") as stack:
+        yield stack
+
+
+def test_two_second_link_down_is_measured_as_two_seconds(echo):
     exp = load_experiment(ROOT / "experiments/calibration/link-down-2s.yaml")
-    record, result = run_experiment(exp)
+    record, result = run_on(echo, exp)
 
     assert result.harness_error is None
     [fault] = record.faults
@@ -62,9 +69,9 @@ def test_two_second_link_down_is_measured_as_two_seconds(docker_client):
     assert result.verdict == Verdict.PASS, result.reasons
 
 
-def test_two_second_pause_behind_a_long_timeout_is_a_two_second_stall(docker_client):
+def test_two_second_pause_behind_a_long_timeout_is_a_two_second_stall(echo):
     exp = load_experiment(ROOT / "experiments/calibration/pause-2s.yaml")
-    record, result = run_experiment(exp)
+    record, result = run_on(echo, exp)
 
     assert result.harness_error is None
     [fault] = record.faults

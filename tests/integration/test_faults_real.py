@@ -149,7 +149,7 @@ def test_toxics_on_the_real_toxiproxy_are_read_back(stack, ctx):
     assert tp.proxy("host-server")["enabled"] is True
 
 
-def test_latency_of_known_size_is_measured_as_that_size(docker_client):
+def test_latency_of_known_size_is_measured_as_that_size(stack):
     """300 ms of downstream latency on the only way in must move the answers' p50 by 300 ms
     (±30 ms). That is the raw latency (each request from sent to answered): the fault's size.
     The reported p50 of this closed-loop load is corrected for coordinated omission (each slow
@@ -157,10 +157,10 @@ def test_latency_of_known_size_is_measured_as_that_size(docker_client):
     answer's down to the baseline interval, harness.measure.omission), so it is not the
     fault's size (measured: raw +304 ms, corrected 180 ms) and is only printed here."""
     from harness.loader import load_experiment
-    from harness.run import run_experiment
+    from tests.suite_helpers import run_on
 
     exp = load_experiment(FIXTURES / "experiments" / "pair-latency.yaml")
-    record, result = run_experiment(exp)
+    record, result = run_on(stack, exp)     # on the module's pair, once it has settled
     assert result.harness_error is None, result.harness_error
     base, slow = result.phase("baseline"), result.phase("fault:slow")
     print(f"raw p50 baseline {base.raw_latency_p50_s * 1000:.1f} ms, during 300 ms latency "
@@ -206,16 +206,16 @@ def test_dns_failure_refuses_lookups_and_reverts(stack, ctx):
     assert lookup(stack, "client-1", "server")[0] == 0
 
 
-def test_dns_failure_of_known_size_is_measured_as_that_size(docker_client):
+def test_dns_failure_of_known_size_is_measured_as_that_size(stack):
     """Lookups refused for 2.0 s inside the server: requests that need one fail for as long as
     the rules were in place (the window as measured, ±200 ms), each failure carries the
     resolver's error, and the service recovers after. The window itself is 2.0 s within 300 ms
     (the undo is a process start inside the namespace: slower on a loaded machine)."""
     from harness.loader import load_experiment
-    from harness.run import run_experiment
+    from tests.suite_helpers import run_on
 
     exp = load_experiment(FIXTURES / "experiments" / "pair-dns.yaml")
-    record, result = run_experiment(exp)
+    record, result = run_on(stack, exp)
     assert result.harness_error is None, result.harness_error
     fault = result.faults[0]
     window = fault.reverted_s - fault.injected_s

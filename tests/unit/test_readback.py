@@ -112,6 +112,27 @@ def test_http_from_an_instance_directly_with_the_ledger_invariant(server):
     assert (inv["no_negative"].value, inv["no_negative"].expected) == (-1, 0)
 
 
+def test_on_a_remote_engine_an_instance_address_is_never_asked(server):
+    # The same read as above, with a server that would answer; the stack's engine is remote, so
+    # the address is not this engine's container here: unknown, and nothing was sent.
+    srv_hits: list = []
+    _, port = server
+    spec = DurabilitySpec(read=ReadSpec(kind="http", http=HttpRead(among=("app",), port=port, path="/audit",
+                                                                   timeout_s=1.0), instances=("app-1",)),
+                          ids="transfer_ids")
+
+    class Remote(Stack):
+        engine_local = False
+
+    node = Node()
+    node.ips = lambda: srv_hits.append("asked") or ["127.0.0.1"]
+    snap = read_back(spec, Remote(**{"app-1": node}), [])
+    assert snap.ids is None and "remote engine" in snap.error and "exec read-back" in snap.error
+    assert srv_hits == []
+    snap = read_back(spec, Stack(**{"app-1": Node()}), [])       # the same on a local engine
+    assert snap.ids == tuple(IDS[:3])
+
+
 def test_a_read_back_that_fails_is_unknown_not_empty(server):
     base, _ = server
     spec = DurabilitySpec(read=ReadSpec(kind="http", http=HttpRead(path="/broken", timeout_s=1.0)),
