@@ -71,11 +71,18 @@ def test_a_remote_engine_refuses_probes_at_container_addresses_before_anything_i
     assert "remote" in msg and "roles.leader" in msg and "exec probes" in msg
     assert err.value.where == str(patroni.root)
     assert check_reachable(patroni, EngineAddress("unix:///var/run/docker.sock")) == []   # local
-    # Sentinel roles are asked through `docker exec`; the ledger's read-back goes to each app
-    # at its address: the run can go on, with durability unknown, and is told so.
+    # The reference: Sentinel roles and its read-back are asked through `docker exec`.
     reference = load_target(root / "reference")
-    assert asks_container_addresses(reference) == ([], ["x-continuum.durability.read: an http read-back with among"])
-    [warning] = check_reachable(reference, remote)
+    assert asks_container_addresses(reference) == ([], [])
+    assert check_reachable(reference, remote) == []
+    # Its read-back as it was (each app at its address): the run can go on, with durability
+    # unknown, and is told so.
+    from harness.model.durability import DurabilitySpec, HttpRead, ReadSpec
+
+    at_address = reference.model_copy(update={"durability": DurabilitySpec(read=ReadSpec(
+        kind="http", http=HttpRead(among=("app",), port=8080, path="/audit"), instances=("app-1",)))})
+    assert asks_container_addresses(at_address) == ([], ["x-continuum.durability.read: an http read-back with among"])
+    [warning] = check_reachable(at_address, remote)
     assert "durability will be unknown" in warning and "exec read-back" in warning
 
 
