@@ -153,6 +153,12 @@ class ReadSpec(Model):
         src = self.http or self.exec or self.function
         return src.timeout_s  # type: ignore[union-attr]
 
+    @property
+    def at_container_addresses(self) -> bool:
+        """Asked at the instances' own addresses (http with `among`): reachable from the engine's
+        host only, so not from here on a remote engine (harness.stack.reach)."""
+        return self.kind == "http" and bool(self.instances)
+
     def describe(self) -> str:
         src = self.http or self.exec or self.function
         return src.describe()  # type: ignore[union-attr]

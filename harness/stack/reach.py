@@ -130,7 +130,7 @@ def asks_container_addresses(target) -> tuple[list[str], list[str]]:
         specs = [("x-continuum.durability.read", d.read)] + [
             (f"x-continuum.durability.invariants.{i.name}.read", i.read) for i in d.invariants]
         reads = [f"{where}: an http read-back with among" for where, read in specs
-                 if read is not None and read.kind == "http" and read.instances]
+                 if read is not None and read.at_container_addresses]
     return roles, reads
 
 

@@ -37,7 +37,7 @@ from harness.runid import DETACHED, new_run_id, owner_token
 from harness.stack import janitor, upgrade
 from harness.stack.addressing import AddressPlan, candidate_subnets, pools_from_info, used_subnets
 from harness.stack.engine import connect, docker_errors
-from harness.stack.reach import LOOPBACK, address_for, check_reachable, publish_ip_for
+from harness.stack.reach import LOOPBACK, address_for, check_reachable, publish_ip
 from harness.stack.images import TOXIPROXY_IMAGE
 from harness.stack.instance import Instance
 from harness.stack.links import (Interposer, Route, plan_routes, proxied_paths, service_networks,
@@ -99,10 +99,11 @@ class Stack:
         self.target = target
         self.run_id = run_id or new_run_id()
         self.client = client or connect()
-        self.publish_ip = publish_ip_for(self.client)  # 127.0.0.1 unless the engine is remote
+        self.engine = address_for(self.client)
+        self.publish_ip = publish_ip(self.engine)       # 127.0.0.1 unless the engine is remote
         # Container addresses mean this engine's containers only when the engine is local; on a
         # remote one the same address is whatever this machine's routes lead to.
-        self.engine_local = address_for(self.client).local
+        self.engine_local = self.engine.local
         self.image_overrides = dict(image_overrides or {})
         self.detach = detach
         self.say = say
@@ -165,7 +166,7 @@ class Stack:
 
     def up(self) -> None:
         t0 = time.monotonic()
-        for warning in check_reachable(self.target, address_for(self.client)):  # before anything is made
+        for warning in check_reachable(self.target, self.engine):     # before anything is made
             self.say(warning)
         swept = janitor.sweep(self.client)
         if swept:

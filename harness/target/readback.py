@@ -125,7 +125,7 @@ class Reader:
         deadline = time.monotonic() + spec.timeout_s
         if spec.kind == "function":
             return self._function(spec, deadline)
-        if spec.kind == "http" and spec.instances and not getattr(self.stack, "engine_local", True):
+        if spec.at_container_addresses and not getattr(self.stack, "engine_local", True):
             # Not even tried: on a remote engine a container's address here is someone else's
             # (measured: the remote suite's read-back went out of the default route and a
             # stranger answered 404). harness.stack.reach said so when the stack came up.
